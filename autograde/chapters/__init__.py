@@ -1,0 +1,1 @@
+"""Per-chapter checks that the notebooks' hidden tests call."""

@@ -1,0 +1,163 @@
+"""Compare one gradient with its reference and, when they differ, say why in words a student can use.
+
+Shape is checked before values. Values are compared with a relative and an absolute tolerance
+(never exact equality), loose enough for float32 arithmetic, tight enough that a real mistake
+(a missing factor, a wrong sign, a dropped path) is far outside it.
+"""
+import numpy as np
+
+from .arrays import as_float64
+
+RTOL = 1e-4  # float32 carries ~7 significant digits; sums of many terms lose a few
+ATOL = 1e-5  # absolute slack, relative to the largest entry of the reference
+
+
+class GradientMismatch(AssertionError):
+    """A student's value differs from the reference; the message explains how."""
+
+
+def tolerance(expected, rtol=RTOL, atol=ATOL):
+    """Per-entry allowed error: rtol * |expected| + atol * (largest |expected|)."""
+    scale = float(np.max(np.abs(expected))) if expected.size else 0.0
+    return rtol * np.abs(expected) + atol * scale + 1e-12
+
+
+def is_close(got, expected, rtol=RTOL, atol=ATOL):
+    """Boolean array: which entries of `got` are within tolerance of `expected` (NaN never is)."""
+    with np.errstate(invalid="ignore"):
+        return np.abs(got - expected) <= tolerance(expected, rtol, atol)
+
+
+def check_gradient(name, got, expected, *, rtol=RTOL, atol=ATOL, batch_size=None, known_mistakes=None):
+    """Raise GradientMismatch unless `got` matches `expected` in shape and value.
+
+    name: what the student calls the variable, e.g. "dW".
+    batch_size: lets the diagnosis recognise "off by a factor N".
+    known_mistakes: {description: value a typical wrong solution gives}; if `got` matches one,
+        the message names it.
+    """
+    got = as_float64(got, name)
+    expected = as_float64(expected, f"reference for {name}")
+    if got.shape != expected.shape:
+        raise GradientMismatch(shape_message(name, got.shape, expected.shape))
+    ok = is_close(got, expected, rtol, atol)
+    if ok.all():
+        return
+    raise GradientMismatch(value_message(name, got, expected, ok, rtol, atol, batch_size, known_mistakes))
+
+
+def check_value(name, got, expected, **kwargs):
+    """Same as check_gradient, for forward values (losses, probabilities)."""
+    check_gradient(name, got, expected, **kwargs)
+
+
+def shape_message(name, got_shape, expected_shape):
+    lines = [f"{name} has the wrong shape: expected {expected_shape}, got {got_shape}."]
+    cause = shape_cause(got_shape, expected_shape)
+    if cause:
+        lines.append(f"  likely cause: {cause}")
+    lines.append("  A gradient always has the shape of the variable it belongs to.")
+    return "\n".join(lines)
+
+
+def shape_cause(got_shape, expected_shape):
+    got_size, expected_size = int(np.prod(got_shape)), int(np.prod(expected_shape))
+    if len(got_shape) == 2 and tuple(got_shape) == tuple(expected_shape)[::-1]:
+        return "the result is transposed (check the order of the operands in the matrix product)."
+    if len(got_shape) == 0 and expected_size > 1:
+        return "a single number came back where an array is expected (was it summed too far?)."
+    if got_size == expected_size:
+        return "the same number of entries in another shape: reshape it, or check for a flattened result."
+    if _broadcasts_to(expected_shape, got_shape):
+        axes = _broadcast_axes(expected_shape, got_shape)
+        return (
+            f"the variable was broadcast in the forward pass, so its gradient must be summed over the "
+            f"broadcast axis (axis={axes[0] if len(axes) == 1 else axes}), e.g. `db = dy.sum(axis=0)`."
+        )
+    if _broadcasts_to(got_shape, expected_shape):
+        return "an axis was summed (or averaged) away that should stay in the gradient."
+    return None
+
+
+def _broadcasts_to(small, big):
+    try:
+        return np.broadcast_shapes(tuple(small), tuple(big)) == tuple(big) and tuple(small) != tuple(big)
+    except ValueError:
+        return False
+
+
+def _broadcast_axes(small, big):
+    padded = (1,) * (len(big) - len(small)) + tuple(small)
+    return tuple(i for i, (s, b) in enumerate(zip(padded, big)) if s == 1 and b != 1)
+
+
+def value_message(name, got, expected, ok, rtol=RTOL, atol=ATOL, batch_size=None, known_mistakes=None):
+    bad = ~ok
+    err = np.abs(got - expected)
+    err_for_worst = np.where(np.isnan(err), np.inf, err)
+    worst = np.unravel_index(int(np.argmax(err_for_worst)), got.shape) if got.ndim else ()
+    with np.errstate(invalid="ignore"):
+        rel = err / np.maximum(np.abs(got) + np.abs(expected), 1e-12)  # as in relative_error
+    where = f"{name}[{', '.join(map(str, worst))}]" if got.ndim else name
+    lines = [
+        f"{name} is wrong in {int(bad.sum())} of {got.size} entries." if got.size > 1 else f"{name} is wrong.",
+        f"  worst entry {where}: expected {expected[worst]:.6g}, got {got[worst]:.6g}",
+        f"  max abs error {np.nanmax(err_for_worst):.3g}, max rel error {np.nanmax(np.where(np.isnan(rel), 1.0, rel)):.3g}"
+        f" (allowed: rel {rtol:g}, abs {atol:g} x largest entry)",
+    ]
+    cause = likely_cause(got, expected, ok, rtol, atol, batch_size, known_mistakes)
+    if cause:
+        lines.append(f"  likely cause: {cause}")
+    return "\n".join(lines)
+
+
+def likely_cause(got, expected, ok, rtol=RTOL, atol=ATOL, batch_size=None, known_mistakes=None):
+    """One sentence naming the most likely mistake, or None when nothing recognisable fits."""
+    def matches(candidate):
+        return bool(is_close(got, candidate, rtol, atol).all())
+
+    for description, mistake in (known_mistakes or {}).items():
+        mistake = as_float64(mistake, description)
+        if mistake.shape == got.shape and not np.allclose(mistake, expected) and matches(mistake):
+            return description
+    if not np.all(np.isfinite(got)):
+        index = tuple(int(i) for i in np.argwhere(~np.isfinite(got))[0])
+        return (
+            f"NaN or inf (first at index {index}): an overflow in exp (subtract the max first), "
+            "a log of 0, or a division by 0."
+        )
+    if np.all(got == 0):
+        return "every entry is 0: was the gradient never accumulated, or left at its initial value?"
+    if matches(-expected):
+        return "the sign is flipped everywhere (a minus sign dropped or added, e.g. d(-log p)/dp = -1/p)."
+    if got.ndim == 2 and got.shape[0] == got.shape[1] and matches(expected.T):
+        return "the result is transposed (check the order of the operands in the matrix product)."
+    factor = _constant_factor(got, expected)
+    if factor is not None and matches(factor * expected):
+        return _describe_factor(factor, batch_size)
+    exact_zero = expected == 0
+    if exact_zero.any() and (~ok <= exact_zero).all():
+        return (
+            "nonzero only where the true gradient is exactly 0: a gate (ReLU, max, a mask) should "
+            "block the gradient there."
+        )
+    return None
+
+
+def _constant_factor(got, expected):
+    denom = float(np.sum(expected * expected))
+    if denom == 0:
+        return None
+    factor = float(np.sum(got * expected)) / denom
+    return factor if np.isfinite(factor) and factor != 0 else None
+
+
+def _describe_factor(factor, batch_size):
+    times = f"{factor:.4g} times the right answer"
+    if batch_size and batch_size > 1 and np.isclose(factor, batch_size, rtol=1e-3):
+        return f"{times}, which is the batch size N={batch_size}: a mean over the batch needs a 1/N."
+    if batch_size and batch_size > 1 and np.isclose(factor, 1 / batch_size, rtol=1e-3):
+        return f"{times}, which is 1/N for N={batch_size}: the 1/N of the mean is applied twice."
+    if np.isclose(factor, 2, rtol=1e-3) or np.isclose(factor, 0.5, rtol=1e-3):
+        return f"{times}: a factor of 2 missing or extra (d(x**2)/dx = 2x; a 0.5 in the loss)."
+    return f"{times} everywhere: a constant factor is missing or extra."

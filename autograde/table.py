@@ -1,0 +1,87 @@
+"""The `cmp` table for "every intermediate" exercises: one row per variable, and partial credit.
+
+    report = compare_all(student_grads, autograd_grads)
+    print(report)               # name | shape | exact | close | maxdiff
+    report.points(out_of=4)     # a cell's last expression: nbgrader reads it as partial credit
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from .arrays import NotAnArray, as_float64
+from .check import GradientMismatch, RTOL, ATOL, check_gradient
+
+
+@dataclass
+class Row:
+    name: str
+    status: str  # "ok", "wrong", "shape", "missing", "unreadable"
+    exact: bool = False
+    maxdiff: float = float("nan")
+    message: str = ""
+
+    @property
+    def passed(self):
+        return self.status == "ok"
+
+
+class Report:
+    def __init__(self, rows):
+        self.rows = rows
+
+    @property
+    def fraction(self):
+        """Share of variables whose gradient is right, in [0, 1]."""
+        return sum(row.passed for row in self.rows) / len(self.rows) if self.rows else 0.0
+
+    def points(self, out_of):
+        """Partial credit: out_of times the share of right rows, rounded to 2 decimals."""
+        return round(out_of * self.fraction, 2)
+
+    @property
+    def failures(self):
+        return [row for row in self.rows if not row.passed]
+
+    def __str__(self):
+        width = max([len(row.name) for row in self.rows] + [8])
+        lines = [f"{'variable':{width}s} | result  | exact | maxdiff"]
+        lines.append("-" * len(lines[0]))
+        for row in self.rows:
+            diff = "" if np.isnan(row.maxdiff) else f"{row.maxdiff:.2e}"
+            lines.append(f"{row.name:{width}s} | {row.status:7s} | {str(row.exact):5s} | {diff}")
+        right = sum(row.passed for row in self.rows)
+        lines.append(f"{right} of {len(self.rows)} gradients right")
+        for row in self.failures:
+            lines.append("")
+            lines.append(row.message)
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+
+def compare_all(got, expected, *, rtol=RTOL, atol=ATOL, batch_size=None):
+    """Compare every name in `expected` with the same name in `got` (a dict); never raises."""
+    if not isinstance(got, dict):
+        raise NotAnArray(f"expected a dict of gradients keyed by name, got {type(got).__name__}.")
+    rows = [_row(name, got, ref, rtol, atol, batch_size) for name, ref in expected.items()]
+    return Report(rows)
+
+
+def _row(name, got, reference, rtol, atol, batch_size):
+    if name not in got:
+        return Row(name, "missing", message=f"{name}: missing from the returned dict.")
+    try:
+        value = as_float64(got[name], name)
+    except NotAnArray as exc:
+        return Row(name, "unreadable", message=str(exc))
+    reference = as_float64(reference, f"reference for {name}")
+    if value.shape != reference.shape:
+        status, exact, maxdiff = "shape", False, float("nan")
+    else:
+        status, exact = "ok", bool(np.array_equal(value, reference))
+        maxdiff = float(np.max(np.abs(value - reference))) if value.size else 0.0
+    try:
+        check_gradient(name, value, reference, rtol=rtol, atol=atol, batch_size=batch_size)
+    except GradientMismatch as exc:
+        return Row(name, "shape" if status == "shape" else "wrong", exact, maxdiff, str(exc))
+    return Row(name, status, exact, maxdiff)
