@@ -157,7 +157,10 @@ def _describe_factor(factor, batch_size):
     if batch_size and batch_size > 1 and np.isclose(factor, batch_size, rtol=1e-3):
         return f"{times}, which is the batch size N={batch_size}: a mean over the batch needs a 1/N."
     if batch_size and batch_size > 1 and np.isclose(factor, 1 / batch_size, rtol=1e-3):
-        return f"{times}, which is 1/N for N={batch_size}: the 1/N of the mean is applied twice."
+        return (
+            f"{times}, which is 1/N for N={batch_size}: a 1/N too many "
+            "(a mean where a sum belongs, or the 1/N of a mean applied twice)."
+        )
     if np.isclose(factor, 2, rtol=1e-3) or np.isclose(factor, 0.5, rtol=1e-3):
         return f"{times}: a factor of 2 missing or extra (d(x**2)/dx = 2x; a 0.5 in the loss)."
     return f"{times} everywhere: a constant factor is missing or extra."

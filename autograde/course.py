@@ -1,0 +1,122 @@
+"""Where the course lives and how to drive real nbgrader on a copy of it.
+
+Every nbgrader run here happens in a scratch course folder (its own gradebook, its own
+submitted/ and autograded/), so tests and the demo never touch the repository's files.
+"""
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# assignment id -> notebook name (without .ipynb)
+ASSIGNMENTS = {
+    "01_chain_rule": "chain_rule",
+    "02_softmax_nll": "softmax_nll",
+    "03_mlp_backprop": "mlp_backprop",
+    "04_label_smoothing": "label_smoothing",
+}
+
+
+class NbgraderFailed(RuntimeError):
+    """An nbgrader command itself failed (the course is broken, not a student)."""
+
+
+def available_assignments(root=ROOT):
+    """The assignments whose master notebook exists, in course order."""
+    return [a for a, nb in ASSIGNMENTS.items() if (root / "source" / a / f"{nb}.ipynb").exists()]
+
+
+def notebook_path(root, folder, assignment, student=None):
+    parts = [folder] + ([student] if student else []) + [assignment, f"{ASSIGNMENTS[assignment]}.ipynb"]
+    return Path(root).joinpath(*parts)
+
+
+def make_course(workdir, assignments, root=ROOT):
+    """A scratch course in `workdir` with the config and the masters of `assignments`."""
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(root / "nbgrader_config.py", workdir / "nbgrader_config.py")
+    for assignment in assignments:
+        shutil.copytree(root / "source" / assignment, workdir / "source" / assignment, dirs_exist_ok=True)
+    return workdir
+
+
+def nbgrader(workdir, *args, timeout=3600):
+    """Run `nbgrader <args>` in `workdir` with this interpreter; raise NbgraderFailed on error."""
+    result = subprocess.run(
+        [sys.executable, "-m", "nbgrader", *args], cwd=workdir,
+        capture_output=True, text=True, timeout=timeout,
+    )
+    if result.returncode != 0:
+        raise NbgraderFailed(f"nbgrader {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def generate_release(workdir, assignment):
+    nbgrader(workdir, "generate_assignment", assignment, "--force")
+    return notebook_path(workdir, "release", assignment)
+
+
+def update_release(assignments=None, root=ROOT):
+    """Regenerate release/<assignment>/ in the repository from source/, via a scratch course."""
+    import tempfile
+
+    assignments = assignments or available_assignments(root)
+    with tempfile.TemporaryDirectory() as tmp:
+        make_course(tmp, assignments, root)
+        for assignment in assignments:
+            generate_release(tmp, assignment)
+            target = root / "release" / assignment
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.copytree(Path(tmp) / "release" / assignment, target)
+    return assignments
+
+
+def submit(workdir, assignment, student, notebook):
+    """Place a student's notebook (a NotebookNode, or raw bytes/str for broken files)."""
+    path = notebook_path(workdir, "submitted", assignment, student)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(notebook, (bytes, str)):
+        path.write_bytes(notebook.encode() if isinstance(notebook, str) else notebook)
+    else:
+        nbformat.write(notebook, path)
+    return path
+
+
+def cell_scores(workdir, assignment):
+    """{student: {grade cell id: (score, max_score)}} from the scratch course's gradebook."""
+    from nbgrader.api import Gradebook
+
+    scores = {}
+    with Gradebook(f"sqlite:///{Path(workdir) / 'gradebook.db'}") as gb:
+        for submission in gb.assignment_submissions(assignment):
+            cells = {}
+            for notebook in submission.notebooks:
+                for grade in notebook.grades:
+                    cells[grade.name] = (grade.score, grade.max_score)
+            scores[submission.student.id] = cells
+    return scores
+
+
+def cell_messages(workdir, assignment, student):
+    """{grade cell id: what the test printed and raised} for one autograded notebook."""
+    path = notebook_path(workdir, "autograded", assignment, student)
+    nb = nbformat.read(path, as_version=4)
+    messages = {}
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade") and cell.cell_type == "code":
+            messages[meta["grade_id"]] = "\n".join(_output_text(out) for out in cell.get("outputs", []))
+    return messages
+
+
+def _output_text(out):
+    if out.get("output_type") == "error":
+        return f"{out.get('ename')}: {out.get('evalue')}"
+    if out.get("output_type") == "stream":
+        return out.get("text", "")
+    return out.get("data", {}).get("text/plain", "")

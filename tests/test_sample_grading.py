@@ -1,0 +1,56 @@
+"""Real nbgrader, end to end: every sample submission of every chapter gets the grade it deserves.
+
+The correct answers (the master's and ones written another way) get full marks; the blank
+release gets zero on every test cell; each typical mistake loses exactly the points of the
+exercise it breaks, and the failure message names the mistake.
+"""
+import pytest
+
+from autograde.course import (
+    available_assignments, cell_messages, cell_scores, generate_release, make_course, nbgrader, submit,
+)
+from autograde.samples import variants
+
+pytestmark = pytest.mark.nbgrader
+
+
+@pytest.fixture(scope="module", params=available_assignments())
+def graded(request, tmp_path_factory):
+    assignment = request.param
+    workdir = make_course(tmp_path_factory.mktemp(assignment), [assignment])
+    generate_release(workdir, assignment)
+    for variant in variants(assignment):
+        submit(workdir, assignment, variant.name, variant.build(assignment))
+    nbgrader(workdir, "autograde", assignment)
+    return assignment, workdir, cell_scores(workdir, assignment)
+
+
+def test_every_variant_gets_its_expected_grade(graded):
+    assignment, workdir, scores = graded
+    problems = []
+    for variant in variants(assignment):
+        cells = scores[variant.name]
+        messages = cell_messages(workdir, assignment, variant.name)
+        for cell, (score, max_score) in cells.items():
+            if cell in variant.loses:
+                phrase = variant.loses[cell]
+                if not score < max_score:
+                    problems.append(f"{variant.name}: {cell} kept {score}/{max_score}, should lose points")
+                elif phrase not in messages.get(cell, ""):
+                    problems.append(f"{variant.name}: {cell} message lacks {phrase!r}:\n{messages.get(cell)}")
+            elif score != max_score:
+                problems.append(f"{variant.name}: {cell} got {score}/{max_score}:\n{messages.get(cell)}")
+    assert not problems, "\n\n".join(problems)
+
+
+def test_blank_release_scores_zero_everywhere(graded):
+    assignment, _, scores = graded
+    assert scores["blank"], "the blank submission has no graded cells"
+    assert all(score == 0 for score, _ in scores["blank"].values()), scores["blank"]
+
+
+def test_correct_answer_gets_full_marks(graded):
+    assignment, _, scores = graded
+    total = sum(score for score, _ in scores["correct"].values())
+    maximum = sum(max_score for _, max_score in scores["correct"].values())
+    assert maximum > 0 and total == maximum
