@@ -4,6 +4,8 @@ The correct answers (the master's and ones written another way) get full marks; 
 release gets zero on every test cell; each typical mistake loses exactly the points of the
 exercise it breaks, and the failure message names the mistake.
 """
+import html
+
 import pytest
 
 from autograde.course import (
@@ -54,3 +56,15 @@ def test_correct_answer_gets_full_marks(graded):
     total = sum(score for score, _ in scores["correct"].values())
     maximum = sum(max_score for _, max_score in scores["correct"].values())
     assert maximum > 0 and total == maximum
+
+
+def test_feedback_names_each_mistake(graded):
+    assignment, workdir, _ = graded
+    nbgrader(workdir, "generate_feedback", assignment)
+    for variant in variants(assignment):
+        if variant.blank or not variant.loses:
+            continue
+        page = next((workdir / "feedback" / variant.name / assignment).glob("*.html"))
+        text = html.unescape(page.read_text())
+        for cell, phrase in variant.loses.items():
+            assert phrase in text, f"{variant.name}: feedback lacks {phrase!r} for {cell}"
