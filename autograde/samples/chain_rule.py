@@ -72,6 +72,11 @@ VARIANTS = [
         "written_differently", "float32, einsum, sliding windows, loops and torch tensors",
         edits=[Rewrite("conv_net", WRITTEN_DIFFERENTLY_CONV), Rewrite("vjp", WRITTEN_DIFFERENTLY_VJP)],
     ),
+    Variant(
+        "correct_with_warnings", "right answers that print a warning to stderr while tested",
+        edits=[Replace("vjp", "def matvec_vjp(W, v):\n",
+                       "def matvec_vjp(W, v):\n    import warnings\n    warnings.warn('a harmless warning')\n")],
+    ),
     Variant("blank", "the release as handed out", blank=True,
             loses={cell: "NotImplementedError" for cell in ALL_CELLS}),
     Variant(
