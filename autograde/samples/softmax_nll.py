@@ -1,0 +1,143 @@
+"""Sample submissions for 02_softmax_nll."""
+from . import Replace, Rewrite, Variant
+
+ALL_CELLS = ["test_softmax", "test_log_softmax", "test_nll_loss", "test_cross_entropy",
+             "test_cross_entropy_grad", "test_softmax_vjp", "test_log_softmax_vjp",
+             "test_softmax_jacobian", "test_staged"]
+
+# Right answers written another way: torch tensors, float32, loops, einsum, reshape instead of
+# take_along_axis, log-sum-exp instead of log_softmax.
+WRITTEN_DIFFERENTLY = {
+    "softmax": '''
+def softmax(z):
+    t = torch.as_tensor(np.asarray(z), dtype=torch.float32)      # a float32 torch tensor comes back
+    e = torch.exp(t - t.amax(dim=-1, keepdim=True))
+    return e / e.sum(dim=-1, keepdim=True)
+
+
+def log_softmax(z):
+    z = np.asarray(z, dtype=np.float32)
+    rows = z.reshape(-1, z.shape[-1])
+    out = np.empty_like(rows)
+    for n, row in enumerate(rows):                                # one example at a time
+        m = row.max()
+        out[n] = row - m - np.log(np.sum(np.exp(row - m)))
+    return out.reshape(z.shape)
+''',
+    "nll": '''
+def nll_loss(logp, target):
+    K = np.shape(logp)[-1]
+    onehot = np.eye(K, dtype=np.float32)[np.asarray(target)]
+    N = onehot.size // K
+    logp = np.asarray(logp, dtype=np.float32).reshape(N, K)
+    return -np.einsum("nk,nk->", logp, onehot.reshape(N, K)) / N
+
+
+def cross_entropy(z, target):
+    z = np.asarray(z, dtype=np.float32)
+    m = z.max(axis=-1, keepdims=True)
+    log_sum_exp = m[..., 0] + np.log(np.exp(z - m).sum(axis=-1))
+    picked = np.take_along_axis(z, np.asarray(target)[..., None], axis=-1)[..., 0]
+    return float(np.mean(log_sum_exp - picked))
+''',
+    "ce_grad": '''
+def cross_entropy_grad(z, target):
+    z = np.asarray(z, dtype=np.float32)
+    K = z.shape[-1]
+    rows, labels = z.reshape(-1, K), np.asarray(target).reshape(-1)
+    grad = np.zeros_like(rows)
+    for n in range(len(rows)):
+        e = np.exp(rows[n] - rows[n].max())
+        grad[n] = e / e.sum()
+        grad[n, labels[n]] -= 1
+    return (grad / len(rows)).reshape(z.shape)
+''',
+    "vjp": '''
+def softmax_vjp(z, g):
+    p = np.asarray(softmax(z))                                    # float32
+    return p * (g - np.einsum("...k,...k->...", g, p)[..., None])
+
+
+def log_softmax_vjp(z, g):
+    p = softmax(z)                                                # a torch tensor
+    g = torch.as_tensor(g, dtype=torch.float32)
+    return g - p * g.sum(dim=-1, keepdim=True)
+''',
+    "jacobian": '''
+def softmax_jacobian(z):
+    p = np.asarray(softmax(z), dtype=np.float64)
+    K = len(p)
+    J = np.empty((K, K))
+    for i in range(K):
+        for j in range(K):
+            J[i, j] = p[i] * ((i == j) - p[j])
+    return J
+''',
+    "staged": '''
+def staged_backward(v, y):
+    t = {name: torch.as_tensor(np.asarray(value), dtype=torch.float32) for name, value in v.items()}
+    N, K = t["z"].shape
+    dpicked = torch.full((N,), 1.0 / N)
+    dl = F.one_hot(torch.as_tensor(y), K).float() * dpicked[:, None]
+    dk = -dl / t["k"]
+    dj = -(dk * t["h"]).sum(dim=1, keepdim=True) / t["j"] ** 2
+    dh = dk / t["j"] + dj
+    return {"picked": dpicked, "l": dl, "k": dk, "j": dj, "h": dh, "z": dh * t["h"]}
+''',
+}
+
+AUTOGRAD_GRAD = '''
+def cross_entropy_grad(z, target):
+    t = torch.tensor(np.asarray(z, dtype=np.float64), requires_grad=True)
+    K = t.shape[-1]
+    F.cross_entropy(t.reshape(-1, K), torch.as_tensor(target).reshape(-1)).backward()
+    return t.grad.numpy()
+'''
+
+VARIANTS = [
+    Variant("correct", "the master's solution"),
+    Variant("written_differently", "torch tensors, float32, loops, einsum, log-sum-exp",
+            edits=[Rewrite(cell, source) for cell, source in WRITTEN_DIFFERENTLY.items()]),
+    Variant("blank", "the release as handed out", blank=True,
+            loses={cell: "NotImplementedError" for cell in ALL_CELLS}),
+    Variant(
+        "unstable_softmax", "exp(z) without subtracting the max: nan for large logits",
+        edits=[Replace("softmax", "e = np.exp(z - z.max(axis=-1, keepdims=True))", "e = np.exp(z)")],
+        loses={"test_softmax": "subtract the max", "test_cross_entropy_grad": "subtract the max"},
+    ),
+    Variant(
+        "softmax_wrong_axis", "softmax normalised over axis 0 (the batch) instead of the classes",
+        edits=[
+            Replace("softmax", "e = np.exp(z - z.max(axis=-1, keepdims=True))",
+                    "e = np.exp(z - z.max(axis=0, keepdims=True))"),
+            Replace("softmax", "return e / e.sum(axis=-1, keepdims=True)",
+                    "return e / e.sum(axis=0, keepdims=True)"),
+        ],
+        # everything built on softmax inherits the axis; the single-vector Jacobian does not
+        loses={cell: "softmax over axis 0" for cell in
+               ["test_softmax", "test_cross_entropy_grad", "test_softmax_vjp", "test_log_softmax_vjp"]},
+    ),
+    Variant(
+        "grad_missing_1_over_n", "cross_entropy_grad without the 1/N of the mean",
+        edits=[Replace("ce_grad", "return (softmax(z) - onehot) / N", "return softmax(z) - onehot")],
+        loses={"test_cross_entropy_grad": "without the 1/N of the mean"},
+    ),
+    Variant(
+        "grad_forgot_onehot", "cross_entropy_grad returns softmax(z) / N",
+        edits=[Replace("ce_grad", "return (softmax(z) - onehot) / N", "return softmax(z) / N")],
+        loses={"test_cross_entropy_grad": "one-hot of the target was not subtracted"},
+    ),
+    Variant(
+        "autograd_in_backward", "cross_entropy_grad calls torch autograd",
+        edits=[Rewrite("ce_grad", AUTOGRAD_GRAD)],
+        loses={"test_cross_entropy_grad": "called torch autograd"},
+    ),
+    Variant(
+        "staged_fork_missed", "dh without the path through j: 4 of 6 intermediates right",
+        edits=[Replace("staged", 'dh = dk / v["j"] + dj', 'dh = dk / v["j"]')],
+        loses={"test_staged": "h is used twice"},
+    ),
+]
+
+# What the partial-credit cell must give each variant that does not lose it all (checked in tests).
+STAGED_POINTS = {"staged_fork_missed": 4.0}

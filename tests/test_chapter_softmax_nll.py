@@ -1,0 +1,320 @@
+"""Chapter 2 without nbgrader: its grading functions, its sample submissions, and its lecture.
+
+* Every sample submission is graded in this process by the master's test cells (hidden tests
+  included), as nbgrader would, and gets what its Variant says: full marks, or a loss whose
+  message names the mistake. (tests/test_sample_grading.py does the same with real nbgrader.)
+* The grading functions accept right answers in other forms and name further typical mistakes.
+* The lecture's claims hold: naive forms overflow, stable forms match torch for logits of 1e4,
+  the gradient and the VJP formulas match autograd.
+"""
+import ast
+import contextlib
+import io
+import numbers
+
+import nbformat
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from autograde import AutogradCalled, GradientMismatch, NotAnArray
+from autograde.chapters import softmax_nll as grader
+from autograde.course import ROOT, notebook_path
+from autograde.samples import softmax_nll as samples
+
+ASSIGNMENT = "02_softmax_nll"
+LECTURE = ROOT / "notebooks" / "02_softmax_nll.ipynb"
+
+
+# --- a small in-process autograder ---------------------------------------------------------------
+
+def nbgrader_meta(cell):
+    return cell.metadata.get("nbgrader", {})
+
+
+def run_cell(source, namespace):
+    """Execute a cell like a notebook does; return the value of its last expression (or None)."""
+    tree = ast.parse(source)
+    last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+    exec(compile(tree, "<cell>", "exec"), namespace)
+    if last is not None:
+        return eval(compile(ast.Expression(last.value), "<cell>", "eval"), namespace)
+    return None
+
+
+def master_tests():
+    master = nbformat.read(notebook_path(ROOT, "source", ASSIGNMENT), as_version=4)
+    return {nbgrader_meta(c)["grade_id"]: (c.source, nbgrader_meta(c)["points"])
+            for c in master.cells if nbgrader_meta(c).get("grade")}
+
+
+def grade(notebook):
+    """{test cell: (score, max score, what it printed and raised)}; plain code cells are skipped."""
+    tests, namespace, grades = master_tests(), {}, {}
+    for cell in notebook.cells:
+        meta = nbgrader_meta(cell)
+        if cell.cell_type != "code" or not meta:
+            continue
+        source, points = tests.get(meta.get("grade_id"), (cell.source, None))
+        out = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(out), np.errstate(all="ignore"):
+                value = run_cell(source, namespace)
+        except Exception as exc:  # a failing test cell, or a broken answer cell
+            value, score = None, 0.0
+            out.write(f"\n{type(exc).__name__}: {exc}")
+        else:
+            score = points
+            if isinstance(value, numbers.Real) and not isinstance(value, bool):
+                score = float(value)  # partial credit, as nbgrader reads it
+        if points is not None:
+            grades[meta["grade_id"]] = (score, points, out.getvalue())
+    return grades
+
+
+@pytest.fixture(scope="module")
+def graded():
+    return {variant.name: grade(variant.build(ASSIGNMENT)) for variant in samples.VARIANTS}
+
+
+@pytest.mark.parametrize("variant", samples.VARIANTS, ids=lambda v: v.name)
+def test_sample_gets_its_grade(variant, graded):
+    grades = graded[variant.name]
+    assert set(grades) == set(samples.ALL_CELLS)
+    for cell, (score, points, text) in grades.items():
+        if cell in variant.loses:
+            assert score < points, f"{cell} kept {score}/{points}"
+            assert variant.loses[cell] in text, f"{cell}: {variant.loses[cell]!r} not in\n{text}"
+        else:
+            assert score == points, f"{cell} got {score}/{points}:\n{text}"
+
+
+def test_partial_credit_counts_the_right_intermediates(graded):
+    for name, points in samples.STAGED_POINTS.items():
+        assert graded[name]["test_staged"][0] == points
+    assert graded["blank"]["test_staged"][0] == 0
+
+
+# --- the grading functions on their own ----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def master():
+    """The master's answers, defined in one namespace."""
+    notebook = samples.Variant("correct", "").build(ASSIGNMENT)
+    namespace = {}
+    for cell in notebook.cells:
+        meta = nbgrader_meta(cell)
+        if cell.cell_type == "code" and meta and not meta.get("grade"):
+            exec(cell.source, namespace)
+    return namespace
+
+
+def message_of(check, *args):
+    with pytest.raises(AssertionError) as info:
+        check(*args)
+    return str(info.value)
+
+
+Z = grader.logits(5, 4, 3)
+T = grader.targets(6, (4,), 3)
+
+
+def test_right_answers_in_other_forms_pass(master):
+    softmax = master["softmax"]
+    grader.check_softmax(lambda z: torch.as_tensor(softmax(z)), Z)            # a tensor
+    grader.check_softmax(lambda z: softmax(z).astype(np.float32), Z)         # float32
+    grader.check_softmax(lambda z: softmax(z).tolist(), Z)                    # a list
+    grader.check_cross_entropy(lambda z, t: torch.tensor(master["cross_entropy"](z, t)), Z, T)
+    grader.check_nll_loss(lambda logp, t: np.float32(master["nll_loss"](logp, t)), 0, (4, 3))
+    grader.check_softmax_jacobian(lambda z: torch.as_tensor(master["softmax_jacobian"](z)), Z[0])
+
+
+@pytest.mark.parametrize("shape", [(5,), (4, 3), (2, 3, 4), (1, 1, 2)])
+def test_master_passes_every_check_for_any_batch_shape(master, shape):
+    z, t = grader.logits(11, *shape), grader.targets(12, shape[:-1], shape[-1])
+    grader.check_softmax(master["softmax"], z)
+    grader.check_log_softmax(master["log_softmax"], z)
+    grader.check_nll_loss(master["nll_loss"], 13, shape)
+    grader.check_cross_entropy(master["cross_entropy"], z, t)
+    grader.check_cross_entropy_grad(master["cross_entropy_grad"], z, t)
+    grader.check_softmax_vjp(master["softmax_vjp"], 14, shape)
+    grader.check_log_softmax_vjp(master["log_softmax_vjp"], 15, shape)
+
+
+def test_extreme_logits_pass_the_master_and_are_extreme(master):
+    for z in grader.extreme_logits(seed=3):
+        assert np.abs(z).max() >= 800  # exp(800) overflows float64
+        t = grader.targets(4, z.shape[:-1], z.shape[-1])
+        grader.check_softmax(master["softmax"], z)
+        grader.check_log_softmax(master["log_softmax"], z)
+        grader.check_cross_entropy(master["cross_entropy"], z, t)
+        grader.check_cross_entropy_grad(master["cross_entropy_grad"], z, t)
+
+
+def naive_softmax(z):
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def test_overflow_and_log_of_zero_are_named(master):
+    big = np.array([1000.0, 1001.0, 1002.0])
+    with np.errstate(all="ignore"):
+        text = message_of(grader.check_softmax, naive_softmax, big)
+        assert "nan" in text and "subtract the max" in text and "1000" in text
+        text = message_of(grader.check_log_softmax, lambda z: np.log(master["softmax"](z)),
+                          np.array([[0.0, -800.0, 1.0]]))
+        assert "-inf at index (0, 1)" in text and "underflowed to 0" in text
+        text = message_of(grader.check_cross_entropy,
+                          lambda z, t: master["nll_loss"](np.log(master["softmax"](z)), t),
+                          np.array([[0.0, -800.0]]), np.array([1]))
+        assert "inf" in text and "underflowed to 0" in text
+
+
+def test_softmax_and_log_softmax_mistakes_are_named(master):
+    z3 = grader.logits(7, 2, 3, 4)
+    text = message_of(grader.check_softmax, lambda z: grader.softmax_over(z, 1), z3)
+    assert "softmax over axis 1" in text
+    text = message_of(grader.check_softmax, lambda z: grader.softmax_over(z, None), Z)
+    assert "over the whole array" in text
+    text = message_of(grader.check_log_softmax,
+                      lambda z: z - np.log(np.exp(z - z.max(-1, keepdims=True)).sum(-1, keepdims=True)), Z)
+    assert "subtracted inside the exp but not from z" in text
+    text = message_of(grader.check_softmax, lambda z: master["softmax"](z)[..., :-1], Z)
+    assert "wrong shape" in text
+
+
+def test_loss_mistakes_are_named(master):
+    per_example = lambda logp, t: -np.take_along_axis(logp, t[..., None], -1)[..., 0]
+    text = message_of(grader.check_nll_loss, lambda logp, t: per_example(logp, t).sum(), 1, (5, 3))
+    assert "sum over the N=5 examples" in text
+    text = message_of(grader.check_nll_loss, lambda logp, t: -logp[:, t].mean(), 1, (5, 3))
+    assert "N x N" in text
+    text = message_of(grader.check_nll_loss, lambda logp, t: -(np.eye(3)[t] * logp).mean(), 1, (5, 3))
+    assert "mean over all N*K = 15 entries" in text
+    grader.check_nll_loss(lambda logp, t: per_example(logp, t).mean(), 1, (5,))  # right, also for one vector
+    text = message_of(grader.check_cross_entropy,
+                      lambda z, t: master["nll_loss"](np.log(grader.softmax_over(z, 0)), t), Z, T)
+    assert "softmax over axis 0" in text
+
+
+def test_nll_of_a_single_vector_is_right(master):
+    grader.check_nll_loss(master["nll_loss"], 1, (5,))
+
+
+def test_gradient_mistakes_are_named(master):
+    grad = master["cross_entropy_grad"]
+    text = message_of(grader.check_cross_entropy_grad, lambda z, t: grad(z, t) / 3, Z, T)
+    assert "divided by N*K = 12" in text
+    text = message_of(grader.check_cross_entropy_grad, lambda z, t: -grad(z, t), Z, T)
+    assert "sign is flipped" in text
+    text = message_of(grader.check_cross_entropy_grad, lambda z, t: grad(z, t)[..., 0], Z, T)
+    assert "wrong shape" in text
+    text = message_of(grader.check_cross_entropy_grad, lambda z, t: master["softmax"](z), Z, T)
+    assert "both the one-hot of the target and the 1/N" in text
+    text = message_of(grader.check_cross_entropy_grad, lambda z, t: None, Z, T)
+    assert "forget to `return`" in text
+
+
+def test_vjp_mistakes_are_named(master):
+    softmax = master["softmax"]
+    cases = [
+        (grader.check_softmax_vjp, lambda z, g: softmax(z) * g, "only the diagonal"),
+        (grader.check_softmax_vjp, lambda z, g: softmax(z) * (g - g.sum(-1, keepdims=True)), "weighted by p"),
+        (grader.check_softmax_vjp, lambda z, g: softmax(z) * (g - np.sum(g * softmax(z))), "whole array"),
+        (grader.check_log_softmax_vjp, lambda z, g: g - softmax(z) * g, "sum over the classes is missing"),
+        (grader.check_log_softmax_vjp, lambda z, g: g - np.sum(softmax(z) * g, -1, keepdims=True), "is J g"),
+        (grader.check_log_softmax_vjp, lambda z, g: g - g.sum(-1, keepdims=True), "multiplied by p"),
+    ]
+    for check, wrong, phrase in cases:
+        assert phrase in message_of(check, wrong, 8, (4, 3)), phrase
+
+
+def full_jacobian_vjp(z, g):
+    p = master_softmax(z)
+    J = np.einsum("...i,ij->...ij", p, np.eye(z.shape[-1])) - p[..., :, None] * p[..., None, :]
+    return np.einsum("...ij,...i->...j", J, g)
+
+
+def master_softmax(z):
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def test_a_vjp_that_builds_the_jacobian_is_caught_and_a_frugal_one_is_not(master):
+    grader.check_softmax_vjp(full_jacobian_vjp, 9, (4, 3))  # right values ...
+    assert "build the Jacobians" in message_of(grader.check_no_full_jacobian, full_jacobian_vjp, 10)
+    grader.check_no_full_jacobian(master["softmax_vjp"], 10)  # ... and the frugal one passes
+    grader.check_no_full_jacobian(master["log_softmax_vjp"], 10)
+
+
+def test_autograd_in_a_vjp_is_caught():
+    def vjp(z, g):
+        t = torch.tensor(z, requires_grad=True)
+        torch.softmax(t, -1).backward(torch.as_tensor(g))
+        return t.grad
+    with pytest.raises(AutogradCalled, match="called torch autograd"):
+        grader.check_softmax_vjp(vjp, 1, (4, 3))
+
+
+def test_jacobian_mistakes_are_named_with_the_row_sums(master):
+    z = grader.logits(12, 5)
+    text = message_of(grader.check_softmax_jacobian, lambda z: np.diag(master_softmax(z)), z)
+    assert "np.diag(p) alone" in text and "rows sum to" in text
+    text = message_of(grader.check_softmax_jacobian,
+                      lambda z: np.diag(master_softmax(z)) - master_softmax(z) ** 2, z)
+    assert "np.outer(p, p)" in text
+    text = message_of(grader.check_softmax_jacobian, lambda z: -master["softmax_jacobian"](z), z)
+    assert "sign is flipped" in text
+
+
+def staged_variant(master, **changes):
+    """The master's staged_backward with some gradients replaced by f(right gradients, values)."""
+    def backward(v, y):
+        grads = master["staged_backward"](v, y)
+        for name, change in changes.items():
+            grads[name] = change(grads, v)
+        return grads
+    return backward
+
+
+def test_staged_gives_one_point_per_right_intermediate(master):
+    forward = master["staged_forward"]
+    report = grader.check_staged(forward, master["staged_backward"], 0, 4, 3)
+    assert report.points(6) == 6
+    wrong_dz = staged_variant(master, z=lambda g, v: g["h"])  # forgot the local derivative h
+    report = grader.check_staged(forward, wrong_dz, 0, 4, 3)
+    assert report.points(6) == 5 and "local derivative of exp(z) is exp(z) = h" in str(report)
+    missing = staged_variant(master, j=lambda g, v: g["j"][:, 0])  # dj without keepdims
+    report = grader.check_staged(forward, missing, 0, 4, 3)
+    assert report.points(6) == 5 and "wrong shape" in str(report)
+
+
+def test_staged_refuses_autograd_and_a_changed_forward(master):
+    def by_autograd(v, y):
+        z = torch.tensor(v["z"], requires_grad=True)
+        F.cross_entropy(z, torch.as_tensor(y)).backward()
+        return {"z": z.grad}
+    with pytest.raises(AutogradCalled):
+        grader.check_staged(master["staged_forward"], by_autograd, 0, 4, 3)
+
+    def changed_forward(z, y):
+        values = master["staged_forward"](z, y)
+        return {**values, "loss": values["picked"].sum()}
+    with pytest.raises(GradientMismatch, match="do not change it"):
+        grader.check_staged(changed_forward, master["staged_backward"], 0, 4, 3)
+
+
+def test_every_case_keeps_a_stage_only_if_it_is_right_everywhere(master):
+    forward, right = master["staged_forward"], master["staged_backward"]
+    only_when_n_is_1 = staged_variant(master, picked=lambda g, v: np.ones(len(g["picked"])))
+    reports = [grader.check_staged(forward, only_when_n_is_1, 0, 1, 3),
+               grader.check_staged(forward, only_when_n_is_1, 1, 4, 3)]
+    assert reports[0].points(6) == 6 and reports[1].points(6) == 5
+    assert grader.every_case(reports).points(6) == 5
+    assert grader.every_case([grader.check_staged(forward, right, 2, 3, 2)]).points(6) == 6
+
+
+def test_a_wrong_answer_of_the_wrong_type_is_explained():
+    with pytest.raises(NotAnArray, match="expected numbers"):
+        grader.check_softmax(lambda z: "probabilities", Z)
