@@ -1,0 +1,635 @@
+"""Checks for chapter 4 (label smoothing, its gradients, and a learned smoothing coefficient).
+
+Convention (the seed's): for K classes, the true class gets 1 - alpha and each of the other K - 1
+classes gets alpha / (K - 1). The loss is sum_i q_i * (-log p_i), a MEAN over the batch. This is
+torch's `cross_entropy(..., label_smoothing=eps)` with eps = alpha * K / (K - 1); eps <= 1 means
+alpha <= (K - 1) / K, the uniform target. A larger alpha (allowed here, since alpha = sigmoid(s) can
+reach it) gives each wrong class more weight than the true one.
+
+The network is the seed's two-layer net on a batch: rows of x are examples, W0 is (H, D) and W1 is
+(K, H) as in `W0 x`, logits g = relu(x W0^T + b0) W1^T + b1.
+
+Every reference is torch autograd in float64. The references are also what `reference_pieces`
+swaps into a notebook while a later exercise is graded, so that one mistake costs points once;
+they run under the autograd guard (`by_hand`) and so call the autograd engine through
+`torch.autograd.grad` saved here at import, before any guard can replace it.
+"""
+import contextlib
+import copy
+from functools import lru_cache
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.autograd import grad as _autograd_grad
+
+from ..arrays import NotAnArray, as_float64
+from ..check import GradientMismatch, check_gradient, check_value
+from ..guard import by_hand
+from ..reference import randn
+from ..table import Report, compare_all
+
+PARAMS = ("W0", "b0", "W1", "b1")
+LOSS_PART = ("m", "n4", "n3", "n2", "n1", "alpha", "l", "k", "j", "h", "z", "g")
+NET_PART = ("f", "d", "c", "a", "W1", "b1", "W0", "b0")
+INTERMEDIATES = ("a", "c", "d", "f", "g", "z", "h", "j", "k", "l", "n1", "n2", "n3", "n4", "m", "o")
+
+
+# --- the convention, in torch ------------------------------------------------------------------
+
+def torch_label_smoothing(alpha, num_classes):
+    """torch's `label_smoothing` eps for this chapter's alpha: eps = alpha * K / (K - 1)."""
+    return alpha * num_classes / (num_classes - 1)
+
+
+def targets_torch(target, num_classes, alpha, *, wrong_share=None, true_weight=None):
+    """q (N, K): 1 - alpha on the true class, alpha / (K - 1) on each other one.
+
+    wrong_share / true_weight replace alpha / (K - 1) and 1 - alpha to build a known mistake.
+    """
+    target = torch.as_tensor(np.asarray(target), dtype=torch.long)
+    alpha = torch.as_tensor(alpha, dtype=torch.float64)
+    onehot = F.one_hot(target, num_classes).double()
+    wrong = alpha / (num_classes - 1) if wrong_share is None else wrong_share(alpha, num_classes)
+    true = 1 - alpha if true_weight is None else true_weight(alpha, num_classes)
+    return onehot * true + (1 - onehot) * wrong
+
+
+def smoothed_nll_torch(logits, target, alpha, **mistake):
+    """Mean over the batch of sum_i q_i * (-log softmax(logits)_i)."""
+    K = logits.shape[-1]
+    q = targets_torch(target, K, alpha, **mistake)
+    return -(q * torch.log_softmax(logits, dim=-1)).sum(-1).mean()
+
+
+# The typical wrong targets, as (description, wrong_share, true_weight) for targets_torch.
+ALPHA_OVER_K = (
+    "each wrong class got alpha / K. The alpha taken from the true class is shared by the K - 1 "
+    "OTHER classes, so each gets alpha / (K - 1); with alpha / K a row of q sums to 1 - alpha / K, "
+    "not 1. (For K = 2 the one wrong class gets all of alpha.)"
+)
+TORCH_CONVENTION = (
+    "this is torch's label_smoothing=alpha convention (alpha spread over all K classes, so the true "
+    "class keeps 1 - alpha + alpha / K). Here the true class gets exactly 1 - alpha and each of the "
+    "K - 1 others alpha / (K - 1); torch's eps equals alpha * K / (K - 1)."
+)
+WEIGHT_ONE = (
+    "the true class kept weight 1. It must give up the alpha it shares out: q[n, y_n] = 1 - alpha, "
+    "so that every row of q sums to 1."
+)
+TARGET_MISTAKES = [
+    (ALPHA_OVER_K, lambda a, K: a / K, None),
+    (TORCH_CONVENTION, lambda a, K: a / K, lambda a, K: 1 - a + a / K),
+    (WEIGHT_ONE, None, lambda a, K: torch.ones_like(a)),
+    (WEIGHT_ONE + " Also, " + ALPHA_OVER_K, lambda a, K: a / K, lambda a, K: torch.ones_like(a)),
+]
+
+
+def as_scalar(name, value):
+    """A float from a number, a 0-d array or tensor, or a size-1 array; a clear error otherwise."""
+    array = as_float64(value, name)
+    if array.size != 1:
+        raise GradientMismatch(f"{name} should be a single number, got an array of shape {array.shape}.")
+    return array.reshape(())
+
+
+# --- the written-out network, in torch ---------------------------------------------------------
+
+def network_torch(params, x, y, alpha):
+    """Every named intermediate of the notebook's network_forward, as torch tensors, in order."""
+    W0, b0, W1, b1 = (params[n] for n in PARAMS)
+    N, K = x.shape[0], W1.shape[0]
+    is_target = F.one_hot(torch.as_tensor(np.asarray(y), dtype=torch.long), K).bool()
+    a = x @ W0.T
+    c = a + b0
+    d = torch.relu(c)
+    f = d @ W1.T
+    g = f + b1
+    z = g - g.max(dim=1, keepdim=True).values.detach()  # a constant shift; softmax is unchanged
+    h = torch.exp(z)
+    j = h.sum(dim=1, keepdim=True)
+    k = h / j
+    l = -torch.log(k)
+    n1 = alpha * torch.ones(N, K, dtype=torch.float64)
+    n2 = n1 / (K - 1)
+    n3 = 1 - alpha
+    n4 = torch.where(is_target, n3, n2)
+    m = l * n4
+    o = m.sum() / N
+    return dict(a=a, c=c, d=d, f=f, g=g, z=z, h=h, j=j, k=k, l=l, n1=n1, n2=n2, n3=n3, n4=n4, m=m, o=o)
+
+
+def tensors(params, dtype=torch.float64, grad=False):
+    return {n: torch.tensor(as_float64(params[n], n), dtype=dtype, requires_grad=grad) for n in PARAMS}
+
+
+def logits_torch(params, x):
+    return torch.relu(x @ params["W0"].T + params["b0"]) @ params["W1"].T + params["b1"]
+
+
+def make_cache(params, x, y, alpha, dtype=np.float64):
+    """What the notebook's network_forward returns: inputs, parameters, every intermediate."""
+    with torch.no_grad():
+        values = network_torch(tensors(params), torch.as_tensor(as_float64(x)), y,
+                                torch.tensor(float(alpha), dtype=torch.float64))
+    cache = dict(x=np.asarray(x, dtype=dtype), y=np.asarray(y), alpha=alpha)
+    cache["is_target"] = np.arange(values["g"].shape[1]) == cache["y"][:, None]
+    cache.update({n: np.asarray(params[n], dtype=dtype) for n in PARAMS})
+    cache.update({n: t.numpy().astype(dtype) for n, t in values.items()})
+    cache["n3"], cache["o"] = float(cache["n3"]), float(cache["o"])
+    return cache
+
+
+def network_grads(cache):
+    """Autograd's gradient of o for every parameter, every intermediate and alpha (float64)."""
+    params = tensors(cache, grad=True)
+    alpha = torch.tensor(float(cache["alpha"]), dtype=torch.float64, requires_grad=True)
+    named = network_torch(params, torch.as_tensor(as_float64(cache["x"])), cache["y"], alpha)
+    wrt = {**{n: named[n] for n in INTERMEDIATES[:-1]}, "alpha": alpha, **params}
+    grads = _autograd_grad(named["o"], list(wrt.values()), allow_unused=True)
+    return {n: np.zeros(tuple(t.shape)) if g is None else g.numpy() for (n, t), g in zip(wrt.items(), grads)}
+
+
+# --- reference versions of the notebook's functions ---------------------------------------------
+
+def ref_smooth_targets(target, num_classes, alpha):
+    return targets_torch(target, num_classes, float(alpha)).numpy()
+
+
+def ref_smoothed_nll(logits, target, alpha):
+    return float(smoothed_nll_torch(torch.as_tensor(as_float64(logits)), target, float(alpha)))
+
+
+def ref_smoothed_nll_grad(logits, target, alpha, **mistake):
+    z = torch.tensor(as_float64(logits), requires_grad=True)
+    a = torch.tensor(float(alpha), dtype=torch.float64, requires_grad=True)
+    dz, da = _autograd_grad(smoothed_nll_torch(z, target, a, **mistake), [z, a], allow_unused=True)
+    return dz.numpy(), 0.0 if da is None else float(da)
+
+
+def ref_network_backward(cache, dg):
+    """The vector-Jacobian product of the logits g with upstream dg, for each of NET_PART."""
+    params = tensors(cache, grad=True)
+    x = torch.as_tensor(as_float64(cache["x"]))
+    named = network_torch(params, x, cache["y"], torch.tensor(0.0, dtype=torch.float64))
+    wrt = {n: named[n] for n in ("f", "d", "c", "a")} | params
+    grads = _autograd_grad(named["g"], list(wrt.values()), torch.as_tensor(as_float64(dg)))
+    return {n: g.numpy() for n, g in zip(wrt, grads)}
+
+
+def ref_manual_backward(cache):
+    return network_grads(cache)
+
+
+def ref_sgd_update(params, grads, lr):
+    # rebinds the dict's entries and returns the dict: right for loops that use the return value
+    # and for loops that rely on the update happening in place
+    for name in list(params):
+        params[name] = params[name] - lr * as_float64(grads[name], name)
+    return params
+
+
+def hypergradient_torch(params, s, x_train, y_train, x_val, y_val, lr, *, mistake=None):
+    """dL_val(theta')/ds by autograd through the unrolled step theta' = theta - lr grad L_train.
+
+    mistake: None, or the name of a typical error to reproduce (see HYPERGRADIENT_MISTAKES).
+    """
+    theta = tensors(params, grad=True)
+    s = torch.tensor(float(s), dtype=torch.float64, requires_grad=True)
+    alpha = torch.sigmoid(s)
+    x_train, x_val = (torch.as_tensor(as_float64(v)) for v in (x_train, x_val))
+    train_logits = logits_torch(theta, x_train)
+    train_loss = smoothed_nll_torch(train_logits, y_train, alpha)
+    grads = _autograd_grad(train_loss, list(theta.values()), create_graph=True)
+    if mistake == "alpha over K":
+        # the right step theta', but its derivative in alpha taken with alpha / K targets
+        wrong = smoothed_nll_torch(train_logits, y_train, alpha, wrong_share=lambda a, K: a / K)
+        wrong_grads = _autograd_grad(wrong, list(theta.values()), create_graph=True)
+        grads = [g.detach() + w - w.detach() for g, w in zip(grads, wrong_grads)]
+    new = {n: theta[n] - lr * g for n, g in zip(theta, grads)}
+    if mistake == "val at theta":
+        # the validation gradient taken at theta, held fixed, dotted with d theta'/d s
+        val_loss = smoothed_nll_torch(logits_torch(theta, x_val), y_val, 0.0)
+        g_val = _autograd_grad(val_loss, list(theta.values()))
+        surrogate = sum((gv * new[n]).sum() for gv, n in zip(g_val, theta))
+        (ds,) = _autograd_grad(surrogate, [s])
+    else:
+        val_alpha = alpha.detach() if mistake == "smoothed val" else 0.0
+        val_loss = smoothed_nll_torch(logits_torch(new, x_val), y_val, val_alpha)
+        (ds,) = _autograd_grad(val_loss, [s])
+    value = float(ds)
+    if mistake == "minus dropped":
+        value = -value
+    if mistake == "no sigmoid prime":
+        a = float(alpha.detach())
+        value /= a * (1 - a)
+    return value
+
+
+def ref_alpha_hypergradient(params, s, x_train, y_train, x_val, y_val, lr):
+    return hypergradient_torch(params, s, x_train, y_train, x_val, y_val, lr)
+
+
+REFERENCES = {
+    "smooth_targets": ref_smooth_targets,
+    "smoothed_nll": ref_smoothed_nll,
+    "smoothed_nll_grad": ref_smoothed_nll_grad,
+    "network_backward": ref_network_backward,
+    "manual_backward": ref_manual_backward,
+    "alpha_hypergradient": ref_alpha_hypergradient,
+    "sgd_update": ref_sgd_update,
+}
+
+
+@contextlib.contextmanager
+def reference_pieces(namespace, keep=()):
+    """Swap the notebook's graded functions (except `keep`) for the references while a test runs.
+
+    A student's function looks up the other functions it calls in the notebook's globals when it
+    runs, so with the references in place a mistake in an earlier exercise is not counted again.
+    The student's own versions are put back afterwards, even when the test fails.
+    """
+    if namespace is None:
+        yield
+        return
+    saved = {name: namespace[name] for name in REFERENCES if name in namespace and name not in keep}
+    try:
+        namespace.update({name: REFERENCES[name] for name in saved})
+        yield
+    finally:
+        namespace.update(saved)
+
+
+# --- inputs ------------------------------------------------------------------------------------
+
+def labels(seed, N, K):
+    """N integer labels in [0, K), every class present when N >= K."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, K, size=N)
+    if N >= K:
+        y[:K] = rng.permutation(K)
+    return y
+
+
+def decent_logits(seed, N, K, scale=1.5, margin=2.0):
+    """Logits of a model that is some good: the true class gets a head start of `margin`."""
+    y = labels(seed, N, K)
+    return randn(seed + 1, N, K, scale=scale) + margin * np.eye(K)[y], y
+
+
+def make_params(seed, D, H, K, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    params = dict(
+        W0=rng.standard_normal((H, D)) / np.sqrt(D), b0=0.1 * rng.standard_normal(H),
+        W1=rng.standard_normal((K, H)) / np.sqrt(H), b1=0.1 * rng.standard_normal(K),
+    )
+    return {n: v.astype(dtype) for n, v in params.items()}
+
+
+def make_batch(seed, N, D, K, dtype=np.float64):
+    return randn(seed, N, D).astype(dtype), labels(seed + 1, N, K)
+
+
+def case(**settings):
+    return ", ".join(f"{k}={getattr(v, '__name__', v)}" for k, v in settings.items())
+
+
+# --- 1. smoothed targets -------------------------------------------------------------------------
+
+def target_mistakes(target, K, alpha):
+    return {
+        description: targets_torch(target, K, float(alpha), wrong_share=share, true_weight=weight).numpy()
+        for description, share, weight in TARGET_MISTAKES
+    }
+
+
+def check_smooth_targets(smooth_targets, seed, N, K, alpha):
+    target = labels(seed, N, K)
+    got = smooth_targets(target, K, alpha)
+    expected = ref_smooth_targets(target, K, alpha)
+    try:
+        check_value("smooth_targets(target, K, alpha)", got, expected, known_mistakes=target_mistakes(target, K, alpha))
+    except GradientMismatch as exc:
+        q = as_float64(got)
+        rows = q.sum(axis=-1) if q.shape == expected.shape else np.ones(1)
+        if not np.allclose(rows, 1) and "sums to" not in str(exc):
+            worst = rows[np.argmax(np.abs(rows - 1))]
+            raise GradientMismatch(f"{exc}\n  note: a row of q sums to {worst:.6g}, not 1.") from None
+        raise
+    print(f"smooth_targets ok ({case(N=N, K=K, alpha=alpha)})")
+
+
+# --- 2. the smoothed loss and its gradients ------------------------------------------------------
+
+def check_smoothed_nll(smoothed_nll, seed, N, K, alpha, dtype=np.float64, namespace=None):
+    logits, target = decent_logits(seed, N, K)
+    logits = logits.astype(dtype)
+    with reference_pieces(namespace, keep=("smoothed_nll",)):
+        got = smoothed_nll(logits, target, alpha)
+    z = torch.as_tensor(as_float64(logits))
+    mistakes = {
+        description: float(smoothed_nll_torch(z, target, float(alpha), wrong_share=share, true_weight=weight))
+        for description, share, weight in TARGET_MISTAKES
+    }
+    check_value("smoothed_nll", as_scalar("smoothed_nll", got), ref_smoothed_nll(logits, target, alpha),
+                batch_size=N, known_mistakes=mistakes)
+    print(f"smoothed_nll ok ({case(N=N, K=K, alpha=alpha, dtype=dtype)})")
+
+
+DALPHA_SIGN = (
+    "the sign of dalpha is flipped. dL/dalpha = mean over the batch of log p_y - (1/(K-1)) * "
+    "sum_{j != y} log p_j: raising alpha moves weight from -log p_y (small once the model is any "
+    "good) to the -log p_j of the wrong classes (large), so the loss goes UP and dalpha > 0."
+)
+DALPHA_TRUE_WEIGHT = (
+    "dalpha misses the true class's term: its weight 1 - alpha also depends on alpha, and "
+    "contributes -(-log p_y) = log p_y per example."
+)
+DALPHA_OVER_K = (
+    "dalpha uses 1/K for the wrong classes; their weight is alpha / (K - 1), so the term is "
+    "-(1/(K-1)) * sum_{j != y} log p_j."
+)
+
+
+def nll_grad_mistakes(logits, target, alpha):
+    """({description: dlogits}, {description: dalpha}) for the typical wrong answers."""
+    dlogits, dalpha = {}, {DALPHA_SIGN: -ref_smoothed_nll_grad(logits, target, alpha)[1]}
+    for description, share, weight in TARGET_MISTAKES[:3]:
+        dz, da = ref_smoothed_nll_grad(logits, target, alpha, wrong_share=share, true_weight=weight)
+        dlogits[f"dlogits = (p - q) / N with the wrong q: {description}"] = dz
+        if description == WEIGHT_ONE:
+            dalpha[DALPHA_TRUE_WEIGHT] = da
+        if description == ALPHA_OVER_K:
+            dalpha[DALPHA_OVER_K] = da
+    p = torch.softmax(torch.as_tensor(as_float64(logits)), -1).numpy()
+    q = ref_smooth_targets(target, logits.shape[-1], alpha)
+    dlogits["dlogits = q - p: the sign is flipped (d(-log p_i)/dz = p - e_i, so dL/dz = (p - q) / N)."] = (q - p) / len(q)
+    return dlogits, dalpha
+
+
+def check_smoothed_nll_grad(smoothed_nll_grad, seed, N, K, alpha, dtype=np.float64, namespace=None):
+    logits, target = decent_logits(seed, N, K)
+    logits = logits.astype(dtype)
+    with reference_pieces(namespace, keep=("smoothed_nll_grad",)):
+        result = by_hand(smoothed_nll_grad, logits, target, alpha)
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        raise GradientMismatch(
+            f"smoothed_nll_grad should return a pair (dlogits, dalpha), got {type(result).__name__}"
+            f"{f' of length {len(result)}' if hasattr(result, '__len__') else ''}."
+        )
+    dlogits, dalpha = result
+    expected_dlogits, expected_dalpha = ref_smoothed_nll_grad(logits, target, alpha)
+    mistakes_dlogits, mistakes_dalpha = nll_grad_mistakes(logits, target, alpha)
+    check_gradient("dlogits", dlogits, expected_dlogits, batch_size=N, known_mistakes=mistakes_dlogits)
+    check_gradient("dalpha", as_scalar("dalpha", dalpha), expected_dalpha, batch_size=N,
+                   known_mistakes=mistakes_dalpha)
+    print(f"smoothed_nll_grad ok ({case(N=N, K=K, alpha=alpha, dtype=dtype)}): dalpha = {expected_dalpha:.6f}")
+
+
+# --- 3. every intermediate -----------------------------------------------------------------------
+
+def check_manual_backward(network_backward, manual_backward, seed, N, K, alpha, D=5, H=4, dtype=np.float64):
+    """A Report over every gradient manual_backward returns, then network_backward's parameter
+    gradients for a random upstream dg; row names carry the case so several cases can be merged."""
+    params = make_params(seed, D, H, K, dtype)
+    x, y = make_batch(seed + 1, N, D, K, dtype)
+    cache = make_cache(params, x, y, alpha, dtype)
+    label = f"  [{case(N=N, K=K, alpha=alpha, dtype=dtype)}]"
+
+    got = by_hand(manual_backward, copy.deepcopy(cache))
+    if not isinstance(got, dict):
+        raise NotAnArray(f"manual_backward should return a dict of gradients keyed by name, got {type(got).__name__}.")
+    expected = network_grads(cache)
+    names = LOSS_PART + NET_PART
+    got = {n: one_number(got[n]) if n in ("n3", "alpha") else got[n] for n in names if n in got}
+    rows = compare_all({n + label: got[n] for n in names if n in got},
+                       {n + label: expected[n] for n in names}, batch_size=N).rows
+    for row, name in zip(rows, names):
+        if not row.passed and name == "alpha" and row.status == "wrong":
+            row.message = alpha_row_message(got["alpha"], expected["alpha"], row.message)
+
+    dg = randn(seed + 7, N, K).astype(dtype)
+    got_net = by_hand(network_backward, copy.deepcopy(cache), dg)
+    if not isinstance(got_net, dict):
+        raise NotAnArray(f"network_backward should return a dict of gradients keyed by name, got {type(got_net).__name__}.")
+    expected_net = ref_network_backward(cache, dg)
+    tag = f"network_backward(cache, dg): "
+    rows += compare_all({tag + n + label: got_net[n] for n in PARAMS if n in got_net},
+                        {tag + n + label: expected_net[n] for n in PARAMS}).rows
+    return Report(rows)
+
+
+def one_number(value):
+    """A size-1 gradient of a scalar (n3, alpha) as a 0-d array; anything else unchanged."""
+    try:
+        array = as_float64(value)
+    except NotAnArray:
+        return value
+    return array.reshape(()) if array.size == 1 else value
+
+
+def alpha_row_message(got, expected, message):
+    """The alpha row's message, naming a flipped sign in the words of this chapter."""
+    try:
+        got = float(as_scalar("alpha", got))
+    except (GradientMismatch, NotAnArray):
+        return message
+    if np.isclose(got, -expected, rtol=1e-4):
+        return message + "\n  " + DALPHA_SIGN
+    return message
+
+
+def merged(*reports):
+    return Report([row for report in reports for row in report.rows])
+
+
+# --- 4. the hypergradient ------------------------------------------------------------------------
+
+HYPERGRADIENT_MISTAKES = {
+    "no sigmoid prime": (
+        "this is dL_val/dalpha, not dL_val/ds: alpha = sigmoid(s), so multiply by "
+        "sigmoid'(s) = alpha * (1 - alpha)."
+    ),
+    "minus dropped": (
+        "the sign is flipped: theta' = theta - lr * grad L_train, so d theta'/d alpha = "
+        "-lr * d(grad L_train)/d alpha (mind the minus)."
+    ),
+    "val at theta": (
+        "the validation gradient was taken at theta; take it at the updated parameters "
+        "theta' = theta - lr * grad L_train(theta, alpha)."
+    ),
+    "smoothed val": (
+        "the validation loss was smoothed; it is the plain NLL (alpha = 0): alpha is judged by "
+        "how well the model fits the real labels of held-out data."
+    ),
+    "alpha over K": (
+        "the mixed derivative used 1/K for the wrong classes; on the logits it is "
+        "(e_y - (1 - e_y) / (K - 1)) / N."
+    ),
+}
+
+
+def check_alpha_hypergradient(alpha_hypergradient, seed, K, N_train, N_val, s, lr, D=6, H=5,
+                              dtype=np.float64, namespace=None):
+    params = make_params(seed, D, H, K, dtype)
+    x_train, y_train = make_batch(seed + 1, N_train, D, K, dtype)
+    x_val, y_val = make_batch(seed + 2, N_val, D, K, dtype)
+    args = (x_train, y_train, x_val, y_val, lr)
+    with reference_pieces(namespace, keep=("alpha_hypergradient",)):
+        got = by_hand(alpha_hypergradient, copy.deepcopy(params), s, *copy.deepcopy(args))
+    expected = hypergradient_torch(params, s, *args)
+    mistakes = {text: hypergradient_torch(params, s, *args, mistake=name)
+                for name, text in HYPERGRADIENT_MISTAKES.items()}
+    settings = case(K=K, N_train=N_train, N_val=N_val, s=s, lr=lr, dtype=dtype)
+    try:
+        check_gradient("alpha_hypergradient", as_scalar("alpha_hypergradient", got), expected,
+                       batch_size=N_train, known_mistakes=mistakes)
+    except GradientMismatch as exc:
+        raise GradientMismatch(f"{exc}\n  case: {settings}") from None
+    print(f"alpha_hypergradient ok ({settings}): {expected:.6g}")
+
+
+# --- 5. the update -------------------------------------------------------------------------------
+
+SGD_PLUS = (
+    "sgd_update adds the gradient (the seed's update rule): a step along +grad climbs the loss. "
+    "Gradient DESCENT subtracts it: theta - lr * grad."
+)
+
+
+def check_sgd_update(sgd_update, seed, K, N=16, D=6, H=5, alpha=0.1, lr=0.05, dtype=np.float64):
+    params = make_params(seed, D, H, K, dtype)
+    x, y = make_batch(seed + 1, N, D, K, dtype)
+    cache = make_cache(params, x, y, alpha)
+    grads = network_grads(cache)
+    loss_before = cache["o"]
+    new = sgd_update(copy.deepcopy(params), {n: grads[n].astype(dtype) for n in grads}, lr)
+    if not isinstance(new, dict) or any(n not in new for n in PARAMS):
+        raise GradientMismatch(
+            f"sgd_update should return a dict with every parameter ({', '.join(PARAMS)}), got "
+            f"{type(new).__name__}{'' if not isinstance(new, dict) else ' with keys ' + ', '.join(map(str, new))}."
+        )
+    loss_after = make_cache({n: as_float64(new[n], n) for n in PARAMS}, x, y, alpha)["o"]
+    print(f"loss before the step {loss_before:.6f}, after {loss_after:.6f}")
+    for name in PARAMS:
+        expected = as_float64(params[name]) - lr * grads[name]
+        plus = as_float64(params[name]) + lr * grads[name]
+        check_value(f"sgd_update(...)['{name}']", new[name], expected, known_mistakes={SGD_PLUS: plus})
+    if not loss_after < loss_before:
+        raise GradientMismatch(f"the loss did not go down: {loss_before:.6f} before, {loss_after:.6f} after.")
+
+
+# --- 6. learning alpha on digits -----------------------------------------------------------------
+
+@lru_cache(maxsize=1)
+def _digits_split():
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    x, y = load_digits(return_X_y=True)
+    x_train, x_val, y_train, y_val = train_test_split(
+        x / 16.0, y, train_size=300, test_size=300, random_state=0, stratify=y)
+    return x_train, y_train, x_val, y_val
+
+
+def digits_split():
+    """The notebook's fixed split of load_digits: 300 training and 300 validation images."""
+    return tuple(v.copy() for v in _digits_split())
+
+
+def val_nll(params, x_val, y_val):
+    with torch.no_grad():
+        return float(smoothed_nll_torch(logits_torch(tensors(params), torch.as_tensor(x_val)), y_val, 0.0))
+
+
+def train_fixed_alpha(params, alpha, x_train, y_train, lr, steps):
+    """Full-batch gradient descent on the smoothed training loss with a fixed alpha (torch)."""
+    theta = tensors(params, grad=True)
+    x = torch.as_tensor(x_train)
+    for _ in range(steps):
+        loss = smoothed_nll_torch(logits_torch(theta, x), y_train, alpha)
+        grads = _autograd_grad(loss, list(theta.values()))
+        with torch.no_grad():
+            theta = {n: (t - lr * g).requires_grad_() for (n, t), g in zip(theta.items(), grads)}
+    return {n: t.detach().numpy() for n, t in theta.items()}
+
+
+def sigmoid(s):
+    return 1 / (1 + np.exp(-s))
+
+
+def read_history(history, steps):
+    if not isinstance(history, dict) or not {"alpha", "val_nll"} <= set(history):
+        raise GradientMismatch('the history should be a dict with lists "alpha" and "val_nll".')
+    alphas, losses = (as_float64(history[k], f'history["{k}"]').reshape(-1) for k in ("alpha", "val_nll"))
+    for key, values in (("alpha", alphas), ("val_nll", losses)):
+        if values.size != steps:
+            raise GradientMismatch(f'history["{key}"] has {values.size} entries; expected one per step ({steps}).')
+    return alphas, losses
+
+
+def check_training_loop(train_learned_alpha, seed, hidden=16, steps=40, s0=0.0, lr=1.0, hyper_lr=30.0,
+                        namespace=None):
+    """Learn s on the fixed digits split; alpha must stay in (0, 1) and the learned alpha must
+    end with a clearly lower validation NLL than keeping the starting alpha."""
+    from threadpoolctl import threadpool_limits  # one BLAS thread: these matrices are tiny
+
+    x_train, y_train, x_val, y_val = digits_split()
+    params = make_params(seed, x_train.shape[1], hidden, 10)
+    data = (x_train, y_train, x_val, y_val)
+    settings = case(hidden=hidden, steps=steps, s0=s0, lr=lr, hyper_lr=hyper_lr)
+
+    with threadpool_limits(1), reference_pieces(namespace, keep=("train_learned_alpha",)):
+        fixed = by_hand(train_learned_alpha, copy.deepcopy(params), s0, *copy.deepcopy(data), lr, 0.0, steps)
+        learned = by_hand(train_learned_alpha, copy.deepcopy(params), s0, *copy.deepcopy(data), lr, hyper_lr, steps)
+    for name, result in (("with hyper_lr = 0", fixed), ("", learned)):
+        if not isinstance(result, (tuple, list)) or len(result) != 3:
+            raise GradientMismatch(f"train_learned_alpha should return (params, s, history) {name}.")
+
+    # hyper_lr = 0: plain gradient descent with alpha = sigmoid(s0) throughout
+    alpha0 = float(sigmoid(s0))
+    reference = train_fixed_alpha(params, alpha0, x_train, y_train, lr, steps)
+    start, after = val_nll(params, x_val, y_val), val_nll(reference, x_val, y_val)
+    uphill = None
+    for name in PARAMS:
+        got = fixed[0].get(name) if isinstance(fixed[0], dict) else None
+        if got is not None and uphill is None and not np.allclose(as_float64(got, name), reference[name], rtol=1e-3):
+            uphill = train_fixed_alpha(params, alpha0, x_train, y_train, -lr, steps)  # only to name the mistake
+        mistake = {SGD_PLUS: uphill[name]} if uphill is not None else {}
+        try:
+            check_value(f"params['{name}'] after {steps} steps with hyper_lr = 0", got, reference[name],
+                        rtol=1e-3, atol=1e-4, known_mistakes=mistake)
+        except GradientMismatch as exc:
+            raise GradientMismatch(
+                f"{exc}\n  With hyper_lr = 0, s never moves, so the loop must be plain gradient descent "
+                f"on the smoothed training loss with alpha = sigmoid(s0) = {alpha0:.4g} ({settings})."
+            ) from None
+    alphas_fixed, _ = read_history(fixed[2], steps)
+    if not np.allclose(alphas_fixed, alpha0, rtol=1e-6):
+        raise GradientMismatch(f'with hyper_lr = 0 alpha must stay at sigmoid(s0) = {alpha0:.4g}; history["alpha"] '
+                               f"runs from {alphas_fixed[0]:.4g} to {alphas_fixed[-1]:.4g}.")
+
+    # hyper_lr > 0: alpha moves, stays in (0, 1), and the validation NLL ends clearly lower
+    new_params, s, history = learned
+    alphas, losses = read_history(history, steps)
+    outside = ~((alphas > 0) & (alphas < 1))
+    if outside.any():
+        first = int(np.argmax(outside))
+        raise GradientMismatch(
+            f"alpha left (0, 1): history['alpha'][{first}] = {alphas[first]:.4g}. Learn s and use "
+            f"alpha = sigmoid(s), which is always strictly between 0 and 1 ({settings})."
+        )
+    final = val_nll({n: as_float64(new_params[n], n) for n in PARAMS}, x_val, y_val)
+    check_value('history["val_nll"][-1] (the validation NLL after the last step)', losses[-1], final, rtol=1e-3)
+    print(f"validation NLL: start {start:.4f}; after {steps} steps with alpha fixed at {alpha0:.3g}: {after:.4f}; "
+          f"with alpha learned: {final:.4f} (alpha {alphas[0]:.3g} -> {alphas[-1]:.3g})")
+    if not final < after - 0.05:
+        hint = ("alpha rose: s must move AGAINST the hypergradient, s = s - hyper_lr * dL_val/ds."
+                if alphas[-1] > alpha0 else
+                "alpha barely moved or did not help: update s every step with the hypergradient, and train "
+                "the parameters with the current alpha = sigmoid(s).")
+        raise GradientMismatch(
+            f"learning alpha did not lower the validation NLL enough: {final:.4f} with alpha learned vs "
+            f"{after:.4f} with alpha fixed at {alpha0:.3g} (needed at least 0.05 lower).\n  likely cause: {hint} "
+            f"({settings})"
+        )
