@@ -18,8 +18,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from autograde import AutogradCalled, GradientMismatch, NotAnArray
+from autograde import AutogradCalled, GradientMismatch, NotAnArray, compare_all
 from autograde.chapters import softmax_nll as grader
+from autograde.reference import randn, torch_grads
 from autograde.course import ROOT, notebook_path
 from autograde.samples import softmax_nll as samples
 
@@ -318,3 +319,105 @@ def test_every_case_keeps_a_stage_only_if_it_is_right_everywhere(master):
 def test_a_wrong_answer_of_the_wrong_type_is_explained():
     with pytest.raises(NotAnArray, match="expected numbers"):
         grader.check_softmax(lambda z: "probabilities", Z)
+
+
+# --- the lecture's claims ------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def lecture():
+    """The lecture's namespace after running all its code cells (quietly, plots to nowhere)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    namespace = {}
+    notebook = nbformat.read(LECTURE, as_version=4)
+    with contextlib.redirect_stdout(io.StringIO()):
+        for cell in notebook.cells:
+            if cell.cell_type == "code":
+                exec(cell.source, namespace)
+    plt.close("all")
+    return namespace
+
+
+def test_lecture_exp_overflow_thresholds():
+    with np.errstate(over="ignore"):
+        assert np.isfinite(np.exp(709.78)) and np.isinf(np.exp(709.79))
+        assert np.isfinite(np.exp(np.float32(88.72))) and np.isinf(np.exp(np.float32(88.73)))
+
+
+def test_lecture_naive_forms_fail_and_stable_forms_match_torch_for_logits_of_1e4(lecture):
+    cases = grader.extreme_logits(seed=17) + [np.array([[1e4, 1e4 - 3.0, 0.0]])]
+    for z in cases:
+        with np.errstate(all="ignore"):
+            assert not np.isfinite(lecture["softmax_naive"](z)).all()
+            underflows = (z.max(-1) - z.min(-1) > 746).any()  # exp(-746) == 0.0 in float64
+            assert np.isfinite(np.log(lecture["softmax_stable"](z))).all() != underflows
+        p = lecture["softmax_stable"](z)
+        logp = lecture["log_softmax_stable"](z)
+        assert np.isfinite(p).all() and np.isfinite(logp).all()
+        np.testing.assert_allclose(p, torch.softmax(torch.tensor(z), -1).numpy(), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(logp, F.log_softmax(torch.tensor(z), -1).numpy(), rtol=1e-12, atol=1e-9)
+
+
+def test_lecture_softmax_is_shift_invariant_and_temperature_goes_from_argmax_to_uniform(lecture):
+    softmax = lecture["softmax_stable"]
+    z = grader.logits(18, 6)
+    np.testing.assert_allclose(softmax(z + 123.4), softmax(z), rtol=1e-12)
+    np.testing.assert_allclose(softmax(z / 1e-3), np.eye(6)[np.argmax(z)], atol=1e-12)
+    np.testing.assert_allclose(softmax(z / 1e6), np.full(6, 1 / 6), rtol=1e-4)
+
+
+@pytest.mark.parametrize("K, y", [(2, 0), (5, 4), (9, 3)])
+def test_lecture_staged_gradients_of_one_example_match_autograd(lecture, K, y):
+    z = grader.logits(K, K, scale=2.0)
+    values, grads = retained_grads_of(lecture["staged_forward_one"], z, y)
+    report = compare_all(lecture["staged_backward_one"](values, y), grads)
+    assert report.fraction == 1, str(report)
+    np.testing.assert_allclose(grads["z"], grader.softmax_over(z, -1) - np.eye(K)[y], atol=1e-15)
+
+
+def retained_grads_of(fn, z, y):
+    from autograde.reference import retained_grads
+
+    values, grads = retained_grads(fn, dict(z=z, y=y))
+    return values, {name: grads[name] for name in ("l", "k", "j", "h", "z")}
+
+
+@pytest.mark.parametrize("shape", [(1, 2), (7,), (3, 2, 6), (4, 1, 1, 3)])
+def test_lecture_gradient_and_vjp_formulas_match_autograd(lecture, shape):
+    K = shape[-1]
+    z = grader.logits(len(shape), *shape)
+    y = grader.targets(K, shape[:-1], K)
+    g = randn(3, *shape)
+    N = grader.examples(z)
+    ce = grader.cross_entropy_grad_reference(z, y)
+    zt, yt, gt = torch.tensor(z), torch.as_tensor(y), torch.tensor(g)
+    np.testing.assert_allclose(lecture["cross_entropy_grad_formula"](zt, yt).numpy(), ce, atol=1e-14)
+    for fn, formula in [(torch.softmax, "softmax_vjp_formula"), (torch.log_softmax, "log_softmax_vjp_formula")]:
+        expected = torch_grads(lambda z: fn(z, dim=-1), dict(z=z), upstream=g)["z"]
+        np.testing.assert_allclose(lecture[formula](zt, gt).numpy(), expected, atol=1e-14)
+    upstream_of_nll = -F.one_hot(yt, K) / N
+    np.testing.assert_allclose(lecture["log_softmax_vjp_formula"](zt, upstream_of_nll).numpy(), ce, atol=1e-15)
+
+
+def test_lecture_softmax_jacobian_is_symmetric_with_rows_summing_to_zero():
+    for K in (2, 5, 11):
+        z = torch.tensor(grader.logits(K, K))
+        p = torch.softmax(z, -1)
+        J = torch.diag(p) - torch.outer(p, p)
+        assert torch.allclose(J, torch.autograd.functional.jacobian(lambda t: torch.softmax(t, -1), z), atol=1e-15)
+        assert torch.allclose(J, J.T) and torch.allclose(J.sum(1), torch.zeros(K), atol=1e-15)
+
+
+def test_lecture_loss_of_one_moving_logit(lecture):
+    """Slope in (-1, 0); linear with slope -1 far to the left; loss and slope vanish far right."""
+    ts = np.linspace(-40, 40, 801)
+    zs = np.stack([ts, np.ones_like(ts), np.zeros_like(ts)], axis=-1)
+    loss = -lecture["log_softmax_stable"](zs)[:, 0]
+    slope = lecture["softmax_stable"](zs)[:, 0] - 1
+    plotted = np.abs(ts) <= 8  # further out, p_0 - 1 rounds to exactly -1 or 0 in float64
+    assert np.all((slope[plotted] > -1) & (slope[plotted] < 0))
+    np.testing.assert_allclose(np.gradient(loss, ts)[1:-1], slope[1:-1], atol=5e-3)
+    assert abs(loss[0] - (np.log(np.e + 1) + 40)) < 1e-12
+    assert 0 <= loss[-1] < np.exp(-38) and abs(slope[-1]) < np.exp(-38)
