@@ -1,0 +1,71 @@
+"""Real nbgrader, end to end: every sample submission of a chapter gets the grade it deserves.
+
+The correct answers (the master's and ones written another way) get full marks; the blank
+release gets zero on every test cell; each typical mistake loses exactly the points of the
+exercise it breaks, and the failure message names the mistake.
+
+Each chapter has a file `test_grading_<assignment>.py` with a subclass naming its assignment, so
+that `pytest -n 2 --dist loadfile` grades two chapters side by side.
+"""
+import html
+
+import pytest
+
+from autograde.course import (
+    cell_messages, cell_scores, generate_release, make_course, nbgrader, submit,
+)
+from autograde.samples import variants
+
+
+@pytest.mark.nbgrader
+class GradingSuite:
+    assignment = None  # set by each chapter's subclass
+
+    @pytest.fixture(scope="class")
+    def graded(self, tmp_path_factory):
+        assignment = self.assignment
+        workdir = make_course(tmp_path_factory.mktemp(assignment), [assignment])
+        generate_release(workdir, assignment)
+        for variant in variants(assignment):
+            submit(workdir, assignment, variant.name, variant.build(assignment))
+        nbgrader(workdir, "autograde", assignment)
+        return assignment, workdir, cell_scores(workdir, assignment)
+
+    def test_every_variant_gets_its_expected_grade(self, graded):
+        assignment, workdir, scores = graded
+        problems = []
+        for variant in variants(assignment):
+            cells = scores[variant.name]
+            messages = cell_messages(workdir, assignment, variant.name)
+            for cell, (score, max_score) in cells.items():
+                if cell in variant.loses:
+                    phrase = variant.loses[cell]
+                    if not score < max_score:
+                        problems.append(f"{variant.name}: {cell} kept {score}/{max_score}, should lose points")
+                    elif phrase not in messages.get(cell, ""):
+                        problems.append(f"{variant.name}: {cell} message lacks {phrase!r}:\n{messages.get(cell)}")
+                elif score != max_score:
+                    problems.append(f"{variant.name}: {cell} got {score}/{max_score}:\n{messages.get(cell)}")
+        assert not problems, "\n\n".join(problems)
+
+    def test_blank_release_scores_zero_everywhere(self, graded):
+        _, _, scores = graded
+        assert scores["blank"], "the blank submission has no graded cells"
+        assert all(score == 0 for score, _ in scores["blank"].values()), scores["blank"]
+
+    def test_correct_answer_gets_full_marks(self, graded):
+        _, _, scores = graded
+        total = sum(score for score, _ in scores["correct"].values())
+        maximum = sum(max_score for _, max_score in scores["correct"].values())
+        assert maximum > 0 and total == maximum
+
+    def test_feedback_names_each_mistake(self, graded):
+        assignment, workdir, _ = graded
+        nbgrader(workdir, "generate_feedback", assignment)
+        for variant in variants(assignment):
+            if variant.blank or not variant.loses:
+                continue
+            page = next((workdir / "feedback" / variant.name / assignment).glob("*.html"))
+            text = html.unescape(page.read_text())
+            for cell, phrase in variant.loses.items():
+                assert phrase in text, f"{variant.name}: feedback lacks {phrase!r} for {cell}"

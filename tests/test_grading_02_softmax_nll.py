@@ -1,0 +1,5 @@
+from grading_suite import GradingSuite
+
+
+class TestSoftmaxNllGrading(GradingSuite):
+    assignment = "02_softmax_nll"

@@ -1,0 +1,5 @@
+from grading_suite import GradingSuite
+
+
+class TestMlpBackpropGrading(GradingSuite):
+    assignment = "03_mlp_backprop"
