@@ -182,11 +182,8 @@ def ref_manual_backward(cache):
 
 
 def ref_sgd_update(params, grads, lr):
-    # rebinds the dict's entries and returns the dict: right for loops that use the return value
-    # and for loops that rely on the update happening in place
-    for name in list(params):
-        params[name] = params[name] - lr * as_float64(grads[name], name)
-    return params
+    # a new dict of new arrays: a loop that keeps the old parameters around keeps them unchanged
+    return {name: as_float64(value, name) - lr * as_float64(grads[name], name) for name, value in params.items()}
 
 
 def hypergradient_torch(params, s, x_train, y_train, x_val, y_val, lr, *, mistake=None):
@@ -202,10 +199,13 @@ def hypergradient_torch(params, s, x_train, y_train, x_val, y_val, lr, *, mistak
     train_loss = smoothed_nll_torch(train_logits, y_train, alpha)
     grads = _autograd_grad(train_loss, list(theta.values()), create_graph=True)
     if mistake == "alpha over K":
-        # the right step theta', but its derivative in alpha taken with alpha / K targets
-        wrong = smoothed_nll_torch(train_logits, y_train, alpha, wrong_share=lambda a, K: a / K)
-        wrong_grads = _autograd_grad(wrong, list(theta.values()), create_graph=True)
-        grads = [g.detach() + w - w.detach() for g, w in zip(grads, wrong_grads)]
+        # the right step theta', but the mixed derivative built from (e_y - (1 - e_y) / K) / N:
+        # a term worth 0 whose derivative in alpha is J^T v for that v
+        onehot = F.one_hot(torch.as_tensor(np.asarray(y_train)), train_logits.shape[1]).double()
+        v = (onehot - (1 - onehot) / train_logits.shape[1]) / len(onehot)
+        zero = (train_logits * v).sum() * (alpha - alpha.detach())
+        wrong = _autograd_grad(zero, list(theta.values()), create_graph=True)
+        grads = [g.detach() + w for g, w in zip(grads, wrong)]
     new = {n: theta[n] - lr * g for n, g in zip(theta, grads)}
     if mistake == "val at theta":
         # the validation gradient taken at theta, held fixed, dotted with d theta'/d s
@@ -558,6 +558,13 @@ def sigmoid(s):
     return 1 / (1 + np.exp(-s))
 
 
+def read_params(params):
+    if not isinstance(params, dict) or any(n not in params for n in PARAMS):
+        raise GradientMismatch(f"train_learned_alpha should return the trained parameters as a dict with "
+                               f"{', '.join(PARAMS)}; got {type(params).__name__}.")
+    return {n: as_float64(params[n], f"params['{n}']") for n in PARAMS}
+
+
 def read_history(history, steps):
     if not isinstance(history, dict) or not {"alpha", "val_nll"} <= set(history):
         raise GradientMismatch('the history should be a dict with lists "alpha" and "val_nll".')
@@ -586,14 +593,30 @@ def check_training_loop(train_learned_alpha, seed, hidden=16, steps=40, s0=0.0, 
         if not isinstance(result, (tuple, list)) or len(result) != 3:
             raise GradientMismatch(f"train_learned_alpha should return (params, s, history) {name}.")
 
-    # hyper_lr = 0: plain gradient descent with alpha = sigmoid(s0) throughout
+    # alpha = sigmoid(s) stays in (0, 1), and with hyper_lr = 0 it stays at sigmoid(s0)
     alpha0 = float(sigmoid(s0))
+    alphas_fixed, _ = read_history(fixed[2], steps)
+    alphas, losses = read_history(learned[2], steps)
+    for run, values in (("with hyper_lr = 0", alphas_fixed), (f"with hyper_lr = {hyper_lr:g}", alphas)):
+        outside = ~((values > 0) & (values < 1))
+        if outside.any():
+            first = int(np.argmax(outside))
+            raise GradientMismatch(
+                f"alpha left (0, 1) {run}: history['alpha'][{first}] = {values[first]:.4g}. Learn s and use "
+                f"alpha = sigmoid(s), which is always strictly between 0 and 1 ({settings})."
+            )
+    if not np.allclose(alphas_fixed, alpha0, rtol=1e-6):
+        raise GradientMismatch(f'with hyper_lr = 0 alpha must stay at sigmoid(s0) = {alpha0:.4g}; history["alpha"] '
+                               f"runs from {alphas_fixed[0]:.4g} to {alphas_fixed[-1]:.4g}.")
+
+    # hyper_lr = 0: plain gradient descent on the smoothed training loss
     reference = train_fixed_alpha(params, alpha0, x_train, y_train, lr, steps)
     start, after = val_nll(params, x_val, y_val), val_nll(reference, x_val, y_val)
+    fixed_params, new_params = read_params(fixed[0]), read_params(learned[0])
     uphill = None
     for name in PARAMS:
-        got = fixed[0].get(name) if isinstance(fixed[0], dict) else None
-        if got is not None and uphill is None and not np.allclose(as_float64(got, name), reference[name], rtol=1e-3):
+        got = fixed_params[name]
+        if uphill is None and not np.allclose(got, reference[name], rtol=1e-3):
             uphill = train_fixed_alpha(params, alpha0, x_train, y_train, -lr, steps)  # only to name the mistake
         mistake = {SGD_PLUS: uphill[name]} if uphill is not None else {}
         try:
@@ -604,22 +627,9 @@ def check_training_loop(train_learned_alpha, seed, hidden=16, steps=40, s0=0.0, 
                 f"{exc}\n  With hyper_lr = 0, s never moves, so the loop must be plain gradient descent "
                 f"on the smoothed training loss with alpha = sigmoid(s0) = {alpha0:.4g} ({settings})."
             ) from None
-    alphas_fixed, _ = read_history(fixed[2], steps)
-    if not np.allclose(alphas_fixed, alpha0, rtol=1e-6):
-        raise GradientMismatch(f'with hyper_lr = 0 alpha must stay at sigmoid(s0) = {alpha0:.4g}; history["alpha"] '
-                               f"runs from {alphas_fixed[0]:.4g} to {alphas_fixed[-1]:.4g}.")
 
-    # hyper_lr > 0: alpha moves, stays in (0, 1), and the validation NLL ends clearly lower
-    new_params, s, history = learned
-    alphas, losses = read_history(history, steps)
-    outside = ~((alphas > 0) & (alphas < 1))
-    if outside.any():
-        first = int(np.argmax(outside))
-        raise GradientMismatch(
-            f"alpha left (0, 1): history['alpha'][{first}] = {alphas[first]:.4g}. Learn s and use "
-            f"alpha = sigmoid(s), which is always strictly between 0 and 1 ({settings})."
-        )
-    final = val_nll({n: as_float64(new_params[n], n) for n in PARAMS}, x_val, y_val)
+    # hyper_lr > 0: the validation NLL ends clearly lower than with alpha kept at its start
+    final = val_nll(new_params, x_val, y_val)
     check_value('history["val_nll"][-1] (the validation NLL after the last step)', losses[-1], final, rtol=1e-3)
     print(f"validation NLL: start {start:.4f}; after {steps} steps with alpha fixed at {alpha0:.3g}: {after:.4f}; "
           f"with alpha learned: {final:.4f} (alpha {alphas[0]:.3g} -> {alphas[-1]:.3g})")

@@ -1,0 +1,341 @@
+"""Chapter 4's mathematics and grading functions, without nbgrader (seconds, not minutes).
+
+The convention (alpha / (K - 1) per wrong class) against torch's label_smoothing, the closed forms
+of dL/dalpha, of the logit gradient and of the mixed derivative against autograd, the hypergradient
+reference against finite differences; then every check accepts the master's solution and one
+written another way, and rejects each typical mistake with a message that names it.
+"""
+import functools
+
+import matplotlib
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from autograde import AutogradCalled, GradientMismatch, no_autograd
+from autograde.chapters import label_smoothing as grader
+from autograde.samples import Replace, Variant
+from autograde.samples.label_smoothing import VARIANTS
+
+matplotlib.use("Agg")
+ASSIGNMENT = "04_label_smoothing"
+KS = (2, 3, 10)
+
+
+# --- the convention --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("K", KS)
+@pytest.mark.parametrize("fraction", [0.0, 0.1, 0.5, 1.0])
+def test_convention_is_torch_label_smoothing_with_eps_alpha_K_over_K_minus_1(K, fraction):
+    alpha = fraction * (K - 1) / K  # up to the uniform target, the largest alpha torch can express
+    logits, target = grader.decent_logits(K, 6, K)
+    ours = grader.smoothed_nll_torch(torch.as_tensor(logits), target, alpha)
+    eps = grader.torch_label_smoothing(alpha, K)
+    assert eps == pytest.approx(alpha * K / (K - 1))
+    theirs = F.cross_entropy(torch.as_tensor(logits), torch.as_tensor(target), label_smoothing=eps)
+    assert float(ours) == pytest.approx(float(theirs), rel=1e-12, abs=1e-12)
+
+
+@pytest.mark.parametrize("K", KS)
+def test_targets_rows_sum_to_one_and_alpha_beyond_uniform_favours_wrong_classes(K):
+    target = grader.labels(0, 5, K)
+    for alpha in (0.0, 0.3, 0.97):
+        q = grader.ref_smooth_targets(target, K, alpha)
+        np.testing.assert_allclose(q.sum(axis=1), 1.0, rtol=1e-12)
+        np.testing.assert_allclose(q[np.arange(5), target], 1 - alpha)
+    uniform = grader.ref_smooth_targets(target, K, (K - 1) / K)
+    np.testing.assert_allclose(uniform, 1 / K)
+    beyond = grader.ref_smooth_targets(target, K, 0.97)  # 0.97 > (K - 1) / K for every K here
+    assert (beyond[np.arange(5), target] < beyond.max(axis=1)).all()
+    if K == 2:
+        np.testing.assert_allclose(grader.ref_smooth_targets(target, 2, 0.3).min(axis=1), 0.3)  # alpha/(K-1) = alpha
+
+
+def test_torch_cannot_express_alpha_beyond_uniform():
+    logits, target = grader.decent_logits(0, 4, 3)
+    with pytest.raises(RuntimeError):
+        F.cross_entropy(torch.as_tensor(logits), torch.as_tensor(target),
+                        label_smoothing=grader.torch_label_smoothing(0.8, 3))  # eps = 1.2 > 1
+
+
+# --- closed forms against autograd -----------------------------------------------------------------
+
+@pytest.mark.parametrize("K", KS)
+@pytest.mark.parametrize("alpha", [0.0, 0.1, 0.97])
+def test_closed_form_gradients_of_the_smoothed_loss(K, alpha):
+    N = 7
+    logits, target = grader.decent_logits(10 + K, N, K)
+    dlogits, dalpha = grader.ref_smoothed_nll_grad(logits, target, alpha)  # autograd
+    logp = torch.log_softmax(torch.as_tensor(logits), -1).numpy()
+    is_target = np.eye(K, dtype=bool)[target]
+    closed_dalpha = np.mean(logp[is_target] - np.where(is_target, 0, logp).sum(1) / (K - 1))
+    assert closed_dalpha == pytest.approx(dalpha, rel=1e-12, abs=1e-14)
+    closed_dlogits = (np.exp(logp) - grader.ref_smooth_targets(target, K, alpha)) / N
+    np.testing.assert_allclose(closed_dlogits, dlogits, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("K", KS)
+def test_dalpha_is_positive_once_the_model_is_any_good(K):
+    logits, target = grader.decent_logits(3, 50, K, margin=3.0)
+    assert grader.ref_smoothed_nll_grad(logits, target, 0.1)[1] > 0
+
+
+@pytest.mark.parametrize("K", KS)
+@pytest.mark.parametrize("alpha", [0.0, 0.4, 0.97])
+def test_mixed_derivative_on_the_logits(K, alpha):
+    N = 5
+    logits, target = grader.decent_logits(20 + K, N, K)
+    z = torch.tensor(logits, requires_grad=True)
+    a = torch.tensor(alpha, dtype=torch.float64, requires_grad=True)
+    (dz,) = torch.autograd.grad(grader.smoothed_nll_torch(z, target, a), [z], create_graph=True)
+    onehot = np.eye(K)[target]
+    closed = (onehot - (1 - onehot) / (K - 1)) / N  # d(dL/dz)/dalpha, entry by entry
+    for n in range(N):
+        for k in range(K):
+            (entry,) = torch.autograd.grad(dz[n, k], [a], retain_graph=True)
+            assert float(entry) == pytest.approx(closed[n, k], abs=1e-14)
+
+
+def hypergradient_problem(seed, K, N_train=9, N_val=7, D=5, H=4):
+    params = grader.make_params(seed, D, H, K)
+    x_train, y_train = grader.make_batch(seed + 1, N_train, D, K)
+    x_val, y_val = grader.make_batch(seed + 2, N_val, D, K)
+    return params, x_train, y_train, x_val, y_val
+
+
+def val_loss_after_step(params, s, x_train, y_train, x_val, y_val, lr):
+    theta = grader.tensors(params, grad=True)
+    alpha = torch.sigmoid(torch.tensor(s, dtype=torch.float64))
+    loss = grader.smoothed_nll_torch(grader.logits_torch(theta, torch.as_tensor(x_train)), y_train, alpha)
+    grads = torch.autograd.grad(loss, list(theta.values()))
+    new = {n: (theta[n] - lr * g).detach() for n, g in zip(theta, grads)}
+    return float(grader.smoothed_nll_torch(grader.logits_torch(new, torch.as_tensor(x_val)), y_val, 0.0))
+
+
+@pytest.mark.parametrize("K", KS)
+@pytest.mark.parametrize("s", [-3.0, 0.0, 2.5])
+def test_hypergradient_reference_matches_finite_differences_in_s(K, s):
+    problem = hypergradient_problem(K, K)
+    params, *data = problem
+    lr, h = 0.5, 1e-5
+    numeric = (val_loss_after_step(params, s + h, *data, lr) - val_loss_after_step(params, s - h, *data, lr)) / (2 * h)
+    assert grader.hypergradient_torch(params, s, *data, lr) == pytest.approx(numeric, rel=1e-6, abs=1e-10)
+
+
+@pytest.mark.parametrize("K", KS)
+def test_hypergradient_is_the_closed_form_of_the_chapter(K):
+    """-lr * grad L_val(theta')^T (network_backward of (e_y - (1 - e_y)/(K-1))/N) * sigmoid'(s)."""
+    params, x_train, y_train, x_val, y_val = hypergradient_problem(30 + K, K)
+    s, lr = -0.7, 0.3
+    alpha = 1 / (1 + np.exp(-s))
+    train = grader.make_cache(params, x_train, y_train, alpha)
+    grads = grader.network_grads(train)
+    new = {n: params[n] - lr * grads[n] for n in grader.PARAMS}
+    onehot = np.eye(K)[y_train]
+    mixed = grader.ref_network_backward(train, (onehot - (1 - onehot) / (K - 1)) / len(y_train))
+    g_val = grader.network_grads(grader.make_cache(new, x_val, y_val, 0.0))
+    closed = -lr * sum(np.sum(g_val[n] * mixed[n]) for n in grader.PARAMS) * alpha * (1 - alpha)
+    assert closed == pytest.approx(grader.hypergradient_torch(params, s, x_train, y_train, x_val, y_val, lr), rel=1e-10)
+
+
+# --- the notebook and the grader agree on the network --------------------------------------------
+
+@functools.lru_cache(maxsize=None)
+def solution_namespace(name):
+    """The functions the sample variant `name` defines."""
+    return namespace_of(next(v for v in VARIANTS if v.name == name))
+
+
+def namespace_of(variant):
+    """The functions a submission defines: its locked and solution cells, run in one namespace."""
+    namespace = {}
+    for cell in variant.build(ASSIGNMENT).cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "code" and (meta.get("solution") or meta.get("locked")) and not meta.get("grade"):
+            if meta.get("grade_id") != "digits":  # the checks load their own split
+                exec(compile(cell.source, meta.get("grade_id", "cell"), "exec"), namespace)
+    return namespace
+
+
+def test_notebook_forward_gives_the_graders_cache():
+    ns = solution_namespace("correct")
+    params = grader.make_params(4, 5, 6, 3)
+    x, y = grader.make_batch(5, 7, 5, 3)
+    ours, theirs = grader.make_cache(params, x, y, 0.2), ns["network_forward"](params, x, y, 0.2)
+    assert set(ours) == set(theirs)
+    for name in ours:
+        np.testing.assert_allclose(np.asarray(theirs[name], dtype=float), np.asarray(ours[name], dtype=float),
+                                   rtol=1e-12, atol=1e-14, err_msg=name)
+
+
+def test_references_run_with_autograd_blocked():
+    params, x_train, y_train, x_val, y_val = hypergradient_problem(0, 3)
+    cache = grader.make_cache(params, x_train, y_train, 0.1)
+    with no_autograd("the references"):
+        grader.ref_smoothed_nll_grad(cache["g"], y_train, 0.1)
+        grader.ref_network_backward(cache, np.ones_like(cache["g"]))
+        grader.ref_manual_backward(cache)
+        grader.ref_alpha_hypergradient(params, 0.0, x_train, y_train, x_val, y_val, 0.5)
+        with pytest.raises(AutogradCalled):
+            torch.autograd.grad(torch.ones(1, requires_grad=True).sum(), [])
+
+
+def test_reference_pieces_are_put_back_even_when_the_test_fails():
+    def mine(*args):
+        raise AssertionError("student's own")
+
+    namespace = {"smooth_targets": mine, "alpha_hypergradient": mine, "other": 1}
+    with pytest.raises(ZeroDivisionError):
+        with grader.reference_pieces(namespace, keep=("alpha_hypergradient",)):
+            assert namespace["smooth_targets"] is grader.ref_smooth_targets
+            assert namespace["alpha_hypergradient"] is mine
+            1 / 0
+    assert namespace == {"smooth_targets": mine, "alpha_hypergradient": mine, "other": 1}
+
+
+# --- the checks accept right answers ... ---------------------------------------------------------------
+
+def run_checks(ns):
+    """Every check of the notebook on a spread of cases; returns the manual_backward report."""
+    for K, alpha in ((3, 0.1), (2, 0.97), (10, 0.0)):
+        grader.check_smooth_targets(ns["smooth_targets"], seed=K, N=5, K=K, alpha=alpha)
+        for dtype in (np.float64, np.float32):
+            grader.check_smoothed_nll(ns["smoothed_nll"], seed=K, N=6, K=K, alpha=alpha, dtype=dtype, namespace=ns)
+            grader.check_smoothed_nll_grad(ns["smoothed_nll_grad"], seed=K, N=6, K=K, alpha=alpha, dtype=dtype,
+                                           namespace=ns)
+    report = grader.merged(*(
+        grader.check_manual_backward(ns["network_backward"], ns["manual_backward"], seed=K, N=N, K=K, alpha=alpha,
+                                     dtype=dtype)
+        for K, N, alpha, dtype in ((3, 4, 0.1, np.float64), (2, 1, 0.97, np.float64), (10, 8, 0.0, np.float32))
+    ))
+    for K, s, dtype in ((3, -1.0, np.float64), (2, 0.0, np.float64), (10, 2.5, np.float32)):
+        grader.check_alpha_hypergradient(ns["alpha_hypergradient"], seed=K, K=K, N_train=8, N_val=5, s=s, lr=0.5,
+                                         dtype=dtype, namespace=ns)
+    grader.check_sgd_update(ns["sgd_update"], seed=0, K=3)
+    grader.check_sgd_update(ns["sgd_update"], seed=1, K=10, dtype=np.float32)
+    grader.check_training_loop(ns["train_learned_alpha"], seed=0, namespace=ns)
+    return report
+
+
+@pytest.mark.parametrize("name", ["correct", "written_differently"])
+def test_right_answers_pass_every_check(name):
+    report = run_checks(solution_namespace(name))
+    assert report.fraction == 1.0, str(report)
+    assert report.points(4) == 4
+
+
+# --- ... and name each mistake -------------------------------------------------------------------------
+
+def check_of(cell, ns):
+    """The visible check of one graded cell, as the notebook calls it."""
+    if cell == "test_smooth_targets":
+        return grader.check_smooth_targets(ns["smooth_targets"], seed=0, N=4, K=3, alpha=0.1)
+    if cell == "test_smoothed_nll":
+        return grader.check_smoothed_nll(ns["smoothed_nll"], seed=0, N=4, K=3, alpha=0.1, namespace=ns)
+    if cell == "test_smoothed_nll_grad":
+        return grader.check_smoothed_nll_grad(ns["smoothed_nll_grad"], seed=0, N=4, K=3, alpha=0.1, namespace=ns)
+    if cell == "test_manual_backward":
+        report = grader.check_manual_backward(ns["network_backward"], ns["manual_backward"], seed=0, N=4, K=3,
+                                              alpha=0.1)
+        if report.fraction < 1:
+            raise GradientMismatch(str(report))
+        return report
+    if cell == "test_alpha_hypergradient":
+        return grader.check_alpha_hypergradient(ns["alpha_hypergradient"], seed=0, K=3, N_train=8, N_val=6, s=-1.0,
+                                                lr=0.5, namespace=ns)
+    if cell == "test_sgd_update":
+        return grader.check_sgd_update(ns["sgd_update"], seed=0, K=3)
+    if cell == "test_training_loop":
+        return grader.check_training_loop(ns["train_learned_alpha"], seed=0, namespace=ns)
+    raise KeyError(cell)
+
+
+MISTAKES = [v for v in VARIANTS if v.loses and not v.blank]
+
+
+@pytest.mark.parametrize("variant", MISTAKES, ids=[v.name for v in MISTAKES])
+def test_each_sample_mistake_is_named(variant):
+    ns = solution_namespace(variant.name)
+    for cell, phrase in variant.loses.items():
+        with pytest.raises(AssertionError) as failure:
+            check_of(cell, ns)
+        assert phrase in str(failure.value), str(failure.value)
+
+
+# More typical mistakes than the sample class grades end to end: the edit, the cell whose check must
+# fail, and a phrase of the failure message.
+MORE_MISTAKES = {
+    "torch_convention": (
+        [Replace("smooth_targets", "alpha / (num_classes - 1))", "alpha / num_classes)"),
+         Replace("smooth_targets", "= 1 - alpha", "= 1 - alpha + alpha / num_classes")],
+        "test_smooth_targets", "torch's label_smoothing=alpha convention"),
+    "dalpha_without_true_class": (
+        [Replace("smoothed_nll", "np.mean(log_p_true - mean_log_p_wrong)", "np.mean(-mean_log_p_wrong)")],
+        "test_smoothed_nll_grad", "misses the true class's term"),
+    "dlogits_q_minus_p": (
+        [Replace("smoothed_nll", "(np.exp(logp) - smooth_targets(target, K, alpha)) / N",
+                 "(smooth_targets(target, K, alpha) - np.exp(logp)) / N")],
+        "test_smoothed_nll_grad", "the sign is flipped"),
+    "loss_summed_not_averaged": (
+        [Replace("smoothed_nll", "-(q * log_softmax(logits)).sum() / len(q)", "-(q * log_softmax(logits)).sum()")],
+        "test_smoothed_nll", "a mean over the batch needs a 1/N"),
+    "manual_dalpha_sign": (
+        [Replace("manual_backward", "dalpha = dn1.sum() - dn3", "dalpha = dn3 - dn1.sum()")],
+        "test_manual_backward", "the sign of dalpha is flipped"),
+    "manual_dj_not_summed": (
+        [Replace("manual_backward", "dj = -(dk * c[\"h\"]).sum(axis=1, keepdims=True) / c[\"j\"] ** 2",
+                 "dj = -(dk * c[\"h\"]) / c[\"j\"] ** 2")],
+        "test_manual_backward", "j  [N=4, K=3, alpha=0.1, dtype=float64] has the wrong shape"),
+    "network_bias_not_summed": (
+        [Replace("manual_backward", "db0 = dc.sum(axis=0)", "db0 = dc")],
+        "test_manual_backward", "summed over the broadcast axis"),
+    "hypergradient_val_at_theta": (
+        [Replace("alpha_hypergradient", "val = network_forward(new_params, x_val", "val = network_forward(params, x_val")],
+        "test_alpha_hypergradient", "take it at the updated parameters"),
+    "hypergradient_smoothed_val": (
+        [Replace("alpha_hypergradient", "val = network_forward(new_params, x_val, y_val, 0.0)",
+                 "val = network_forward(new_params, x_val, y_val, alpha)"),
+         Replace("alpha_hypergradient", "smoothed_nll_grad(val[\"g\"], y_val, 0.0)",
+                 "smoothed_nll_grad(val[\"g\"], y_val, alpha)")],
+        "test_alpha_hypergradient", "the plain NLL (alpha = 0)"),
+    "hypergradient_minus_dropped": (
+        [Replace("alpha_hypergradient", "dval_dalpha = -lr * sum(", "dval_dalpha = lr * sum(")],
+        "test_alpha_hypergradient", "mind the minus"),
+    "hypergradient_mixed_over_K": (
+        [Replace("alpha_hypergradient", "1.0 / (K - 1))", "1.0 / K)")],
+        "test_alpha_hypergradient", "used 1/K for the wrong classes"),
+    "hypergradient_mixed_without_1_over_N": (
+        [Replace("alpha_hypergradient", "mixed = network_backward(train, -dq_dalpha / N)",
+                 "mixed = network_backward(train, -dq_dalpha)")],
+        "test_alpha_hypergradient", "which is the batch size N=8"),
+    "loop_s_climbs": (
+        [Replace("train_learned_alpha", "s = s - hyper_lr", "s = s + hyper_lr")],
+        "test_training_loop", "alpha rose"),
+    "loop_never_moves_s": (
+        [Replace("train_learned_alpha", "s = s - hyper_lr *", "_ = hyper_lr *")],
+        "test_training_loop", "alpha barely moved"),
+    "loop_alpha_not_squashed": (
+        [Replace("train_learned_alpha", "alpha = sigmoid(s)", "alpha = s")],
+        "test_training_loop", "alpha left (0, 1)"),
+    "loop_climbs_the_loss": (
+        [Replace("train_learned_alpha", "params = sgd_update(params, network_backward(train, dg), lr)",
+                 "params = {n: params[n] + lr * network_backward(train, dg)[n] for n in params}")],
+        "test_training_loop", "adds the gradient"),
+    "loop_history_before_the_step": (
+        [Replace("train_learned_alpha", "        train = network_forward(params,",
+                 "        before = params\n        train = network_forward(params,"),
+         Replace("train_learned_alpha", 'network_forward(params, x_val, y_val, 0.0)["o"]',
+                 'network_forward(before, x_val, y_val, 0.0)["o"]')],
+        "test_training_loop", "after the last step"),
+}
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # climbing the loss overflows, as it should
+@pytest.mark.parametrize("name", list(MORE_MISTAKES))
+def test_more_mistakes_are_named(name):
+    edits, cell, phrase = MORE_MISTAKES[name]
+    ns = namespace_of(Variant(name, "the correct answer with one mistake", edits))
+    with pytest.raises(AssertionError) as failure:
+        check_of(cell, ns)
+    assert phrase in str(failure.value), str(failure.value)
