@@ -50,20 +50,27 @@ def torch_twin(numpy_model, dtype):
     return model
 
 
-def seconds_per_epoch(run_epoch, orders):
-    run_epoch(orders[0])  # warm-up: first-call overheads are not what we measure
-    times = []
+def median_seconds_per_epoch(runs, orders):
+    """{name: median seconds} for each run(order); the runs take turns, so that a busy machine
+    slows them alike."""
+    for run in runs.values():
+        run(orders[0])  # warm-up: first-call overheads are not what we measure
+    times = {name: [] for name in runs}
     for order in orders:
-        start = time.perf_counter()
-        run_epoch(order)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run(order)
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=30, help="epochs timed per network (median is shown)")
+    parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's own choice)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     ns = definitions("correct")
     X_train, _, y_train, _ = digits_split()
@@ -80,21 +87,22 @@ def main():
     torch_epoch(check, torch.optim.SGD(check.parameters(), lr=LR), X64, y_t, orders[0])
     same = np.allclose(check[0].weight.detach().numpy(), numpy_model.layers[0].W, rtol=1e-9, atol=1e-12)
 
-    numpy_time = seconds_per_epoch(lambda order: numpy_epoch(ns, numpy_model, X_train, y_train, order), orders)
-    torch_times = {}
-    for dtype, model in twins.items():
-        optimizer = torch.optim.SGD(model.parameters(), lr=LR)
-        X = X64.to(dtype)
-        torch_times[dtype] = seconds_per_epoch(lambda order: torch_epoch(model, optimizer, X, y_t, order), orders)
+    optimizers = {dtype: torch.optim.SGD(model.parameters(), lr=LR) for dtype, model in twins.items()}
+    X32 = X64.float()
+    seconds = median_seconds_per_epoch({
+        "numpy": lambda order: numpy_epoch(ns, numpy_model, X_train, y_train, order),
+        "torch64": lambda order: torch_epoch(twins[torch.float64], optimizers[torch.float64], X64, y_t, order),
+        "torch32": lambda order: torch_epoch(twins[torch.float32], optimizers[torch.float32], X32, y_t, order),
+    }, orders)
 
     steps = -(-len(X_train) // BATCH_SIZE)
     print(f"one epoch = {steps} SGD steps of {BATCH_SIZE} rows, 64-{HIDDEN}-10 MLP with ReLU; "
           f"median of {args.repeats} epochs; torch threads: {torch.get_num_threads()}")
     print(f"same weights after one epoch (numpy vs torch float64): {same}")
-    print(f"numpy float64 (chapter 3 reference): {1e3 * numpy_time:7.1f} ms/epoch")
-    print(f"torch float64 autograd             : {1e3 * torch_times[torch.float64]:7.1f} ms/epoch")
-    print(f"torch float32 autograd             : {1e3 * torch_times[torch.float32]:7.1f} ms/epoch")
-    print(f"ratio torch float64 / numpy        : {torch_times[torch.float64] / numpy_time:7.2f}  "
+    print(f"numpy float64 (chapter 3 reference): {1e3 * seconds['numpy']:7.1f} ms/epoch")
+    print(f"torch float64 autograd             : {1e3 * seconds['torch64']:7.1f} ms/epoch")
+    print(f"torch float32 autograd             : {1e3 * seconds['torch32']:7.1f} ms/epoch")
+    print(f"ratio torch float64 / numpy        : {seconds['torch64'] / seconds['numpy']:7.2f}  "
           "(above 1: numpy is faster)")
 
 
