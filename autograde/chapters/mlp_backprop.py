@@ -428,10 +428,10 @@ def check_every_intermediate(forward, manual_backward, seed, N, D, H1, H2, K, la
     loss, cache = forward(**inputs, lam=lam)
     values, grads = retained_grads(functools.partial(three_layer_torch, lam=lam), inputs)
     check_value("loss of the forward pass", loss, values["loss"])
+    mistakes = every_intermediate_mistakes(inputs, values, grads, lam)  # before the cache can be touched
     got = by_hand(manual_backward, cache)
     expected = {name: grads[name] for name in INTERMEDIATES}
     report = compare_all(got, expected, batch_size=N)
-    mistakes = every_intermediate_mistakes(inputs, values, grads, lam)
     for row in report.rows:  # name the slip where one fits
         if row.status == "wrong" and row.name in mistakes:
             try:
