@@ -1,0 +1,197 @@
+"""The instructor's command line: python -m autograde <command> (or `backprop-lab <command>`).
+
+Exit status: 0 when the command ran, whatever the students' notebooks did (a notebook that
+cannot be graded scores 0 and is listed); 2 for the instructor's own errors (not a course
+folder, no release, unknown assignment, nbgrader itself failing).
+"""
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+COMMANDS = """commands:
+  release    generate the student version (release/) of every assignment in source/
+  grade      autograde all submissions (or --assignment / --student) in parallel, safely
+  feedback   write feedback HTML (hidden tests never shown)
+  export     write grades.csv (student x assignment) and cells.csv (one row per graded cell)
+  summary    print the class table again
+  demo       build the bundled sample class in a scratch folder and run the whole pipeline on it
+
+typical term:  release -> (students submit into submitted/<student>/<assignment>/) -> grade ->
+               feedback -> export.   Try it first:  python -m autograde demo
+"""
+
+
+def main(argv=None):
+    from .course import NbgraderFailed
+    from .runner import CourseError
+
+    args = parser().parse_args(argv)
+    if not getattr(args, "run", None):
+        parser().print_help()
+        return 2
+    try:
+        return args.run(args) or 0
+    except (CourseError, NbgraderFailed, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def parser():
+    top = argparse.ArgumentParser(
+        prog="python -m autograde", description="Grade a whole Backprop Lab class with nbgrader: fast, "
+        "correctly and safely.", epilog=COMMANDS, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = top.add_subparsers(metavar="command")
+
+    def command(name, run, help_text):
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(run=run)
+        if name != "demo":
+            p.add_argument("--course", default=".", help="the nbgrader course folder (default: here)")
+        return p
+
+    p = command("release", run_release, "Generate release/<assignment>/ from source/ for every assignment.")
+    p.add_argument("-a", "--assignment", action="append", help="only this assignment (repeatable)")
+
+    p = command("grade", run_grade, "Autograde submitted/<student>/<assignment>/ into the gradebook.")
+    selection(p)
+    limits(p)
+    p.add_argument("--brief", action="store_true", help="summary table without the flag details")
+
+    p = command("feedback", run_feedback, "Write feedback/<student>/<assignment>/*.html.")
+    selection(p)
+
+    p = command("export", run_export, "Write grades.csv and cells.csv.")
+    p.add_argument("-a", "--assignment", action="append", help="only this assignment (repeatable)")
+    p.add_argument("--out", default="grades", help="folder for the CSV files (default: <course>/grades)")
+
+    p = command("summary", run_summary, "Print the class table (student x assignment, with flags).")
+    p.add_argument("-a", "--assignment", action="append", help="only this assignment (repeatable)")
+    p.add_argument("--brief", action="store_true", help="without the flag details")
+
+    p = command("demo", run_demo, "Build the sample class (every assignment's sample submissions and the "
+                "bad inputs) and run release, grade, feedback, export and the summary on it.")
+    p.add_argument("--workdir", default="demo_class", help="scratch folder (default: ./demo_class; rebuilt)")
+    p.add_argument("-a", "--assignment", action="append", help="only this assignment (repeatable)")
+    p.add_argument("--no-bad-inputs", action="store_true", help="only the chapters' sample submissions")
+    limits(p, cell_timeout=10, notebook_timeout=60, memory_mb=2048)
+    p.add_argument("--brief", action="store_true", help="summary table without the flag details")
+    return top
+
+
+def selection(p):
+    p.add_argument("-a", "--assignment", action="append", help="only this assignment (repeatable)")
+    p.add_argument("-s", "--student", action="append", help="only this student (repeatable)")
+
+
+def limits(p, cell_timeout=None, notebook_timeout=None, memory_mb=None):
+    default = "(default: the course config's)"
+    p.add_argument("-j", "--workers", type=int, default=0, help="notebooks graded at once (default: one per core)")
+    p.add_argument("--cell-timeout", type=int, default=cell_timeout,
+                   help=f"seconds one cell may run {default if cell_timeout is None else f'(default {cell_timeout})'}")
+    p.add_argument("--notebook-timeout", type=int, default=notebook_timeout,
+                   help="seconds a whole notebook may run "
+                        f"{default if notebook_timeout is None else f'(default {notebook_timeout})'}")
+    p.add_argument("--memory-mb", type=int, default=memory_mb,
+                   help=f"memory limit of a student's kernel {default if memory_mb is None else f'(default {memory_mb})'}")
+    p.add_argument("--sandbox-user", default="auto",
+                   help="user to run student code as when grading as root (default: auto = 'nobody' if it "
+                        "can run this Python; '' = the current user)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def settings(args):
+    from .runner import Settings
+    return Settings(workers=args.workers, cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
+                    memory_mb=args.memory_mb, sandbox_user=args.sandbox_user, progress=not args.no_progress)
+
+
+# --- commands ---------------------------------------------------------------------------------------
+
+def run_release(args):
+    from .course import generate_release
+    from .runner import CourseError
+
+    course = Path(args.course).resolve()
+    source = course / "source"
+    if not (course / "nbgrader_config.py").is_file() or not source.is_dir():
+        raise CourseError(f"{course} has no nbgrader_config.py or no source/: is it a course folder?")
+    found = sorted(p.name for p in source.iterdir() if p.is_dir() and not p.name.startswith("."))
+    assignments = args.assignment or found
+    for assignment in assignments:
+        if assignment not in found:
+            raise CourseError(f"no source/{assignment}/ (found: {', '.join(found) or 'none'})")
+        generate_release(course, assignment)
+        print(f"released {assignment} -> {course / 'release' / assignment}")
+
+
+def run_grade(args):
+    from .runner import grade_class
+    from .summary import table
+
+    course = Path(args.course).resolve()
+    start = time.monotonic()
+    results = grade_class(course, args.assignment, args.student, settings(args))
+    elapsed = time.monotonic() - start
+    if not results:
+        print("nothing to grade: no submitted/<student>/<assignment>/ folders match")
+        return 0
+    failed = sum(not r.graded for r in results)
+    print(f"graded {len(results)} notebooks in {elapsed:.0f} s ({60 * len(results) / elapsed:.1f}/min)"
+          + (f"; {failed} could not be graded (scored 0)" if failed else ""))
+    print()
+    print(table(course, args.assignment, details=not args.brief))
+
+
+def run_feedback(args):
+    from .feedback import generate
+
+    course = Path(args.course).resolve()
+    count = generate(course, args.assignment, args.student)
+    print(f"wrote {count} feedback pages under {course / 'feedback'}")
+
+
+def run_export(args):
+    from .export import export
+
+    course = Path(args.course).resolve()
+    out = Path(args.out) if Path(args.out).is_absolute() else course / args.out
+    grades_csv, cells_csv, means = export(course, out, args.assignment)
+    print(f"wrote {grades_csv} and {cells_csv}")
+    if means:
+        print("\nclass mean per graded cell (hardest first):")
+        for (assignment, cell), (mean, maximum) in sorted(means.items(), key=lambda kv: kv[1][0] / (kv[1][1] or 1)):
+            print(f"  {assignment:<22} {cell:<32} {mean:5.2f} / {maximum:g}")
+
+
+def run_summary(args):
+    from .summary import table
+
+    print(table(Path(args.course).resolve(), args.assignment, details=not args.brief))
+
+
+def run_demo(args):
+    from .demo import build_class
+    from .export import export
+    from .feedback import generate
+    from .runner import grade_class
+    from .summary import table
+
+    workdir = Path(args.workdir).resolve()
+    print(f"building the sample class in {workdir} ...")
+    count = build_class(workdir, args.assignment, bad_inputs=not args.no_bad_inputs)
+    print(f"{count} submissions; grading with {settings(args).worker_count()} workers")
+    start = time.monotonic()
+    results = grade_class(workdir, args.assignment, None, settings(args))
+    elapsed = time.monotonic() - start
+    pages = generate(workdir, args.assignment)
+    grades_csv, cells_csv, _ = export(workdir, workdir / "grades", args.assignment)
+    print(f"graded {len(results)} notebooks in {elapsed:.0f} s ({60 * len(results) / elapsed:.1f}/min); "
+          f"{pages} feedback pages in {workdir / 'feedback'}; grades in {grades_csv.parent}")
+    print()
+    print(table(workdir, args.assignment, details=not args.brief))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

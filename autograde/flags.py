@@ -1,0 +1,44 @@
+"""What the grader noticed about a submission, beyond its score.
+
+A flag is one letter (for the summary table, where a class has hundreds of rows), the cell it
+concerns and a sentence for the instructor and the student. Flags travel inside the graded
+notebook's metadata, so plain `nbgrader autograde` and the pipeline record them the same way.
+"""
+LEGEND = {
+    "X": "not graded: the file could not be read or graded (scored 0; reason below)",
+    "T": "graded or locked cells deleted, duplicated, retyped or edited (restored from the release)",
+    "A": "hand-written code calls autograd (found by reading the code, not by running it)",
+    "P": "code patches the checking library, numpy or torch, or rebinds a name the setup cell made",
+    "W": "code reaches for grading files (gradebook, other submissions), or course files changed",
+    "L": "time limit: a cell timed out, or the notebook ran out of its time budget",
+    "M": "memory limit reached",
+    "K": "the kernel died (os._exit, segfault, killed)",
+    "O": "output truncated (too large)",
+}
+ORDER = "XTAPWLMKO"
+METADATA_KEY = "autograde"
+
+
+def add_flag(nb, code, message, cell=None):
+    """Record flag `code` on notebook `nb` (once per code, cell and message)."""
+    assert code in LEGEND, code
+    entry = {"code": code, "cell": cell, "message": message}
+    flags = nb.metadata.setdefault(METADATA_KEY, {}).setdefault("flags", [])
+    if entry not in flags:
+        flags.append(entry)
+
+
+def notebook_flags(nb):
+    """The flags recorded on a notebook: a list of {"code", "cell", "message"}."""
+    return list(nb.get("metadata", {}).get(METADATA_KEY, {}).get("flags", []))
+
+
+def letters(flags):
+    """'TA' for flags with codes T and A, in legend order."""
+    codes = {flag["code"] for flag in flags}
+    return "".join(code for code in ORDER if code in codes)
+
+
+def describe(flag):
+    where = f"[{flag['cell']}] " if flag.get("cell") else ""
+    return f"{flag['code']} {where}{flag['message']}"

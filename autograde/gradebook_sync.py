@@ -1,0 +1,95 @@
+"""Write a graded submission into the course's gradebook (only the parent process writes it).
+
+Scores are saved by nbgrader's own SaveAutoGrades and AssignLatePenalties from the graded
+notebook, exactly as `nbgrader autograde` saves them. A submission that could not be graded
+gets 0 on every graded cell: a failed re-grade never leaves the previous score standing.
+"""
+import sqlite3
+import warnings
+from pathlib import Path
+
+import nbformat
+from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.preprocessors import AssignLatePenalties, SaveAutoGrades
+from sqlalchemy.exc import SAWarning
+
+# nbgrader's own update_or_create_submission trips SQLAlchemy's autoflush warnings; they are noise.
+warnings.filterwarnings("ignore", category=SAWarning)
+
+
+def db_url(course):
+    return f"sqlite:///{Path(course) / 'gradebook.db'}"
+
+
+def open_submission(gb, assignment, student, timestamp):
+    gb.update_or_create_student(student)
+    if timestamp:
+        return gb.update_or_create_submission(assignment, student, timestamp=timestamp)
+    return gb.update_or_create_submission(assignment, student)
+
+
+def save_graded(course, assignment, student, graded_dir, timestamp, config):
+    """Record the scores of the graded notebooks in `graded_dir`; notebooks missing from it score 0."""
+    url = db_url(course)
+    with Gradebook(url) as gb:
+        submission = open_submission(gb, assignment, student, timestamp)
+        names = [nb.name for nb in submission.notebooks]
+    for name in names:
+        path = Path(graded_dir) / f"{name}.ipynb"
+        if not path.is_file():
+            zero(course, assignment, student, [name])
+            continue
+        nb = nbformat.read(path, as_version=4)
+        resources = {"nbgrader": {"notebook": name, "assignment": assignment, "student": student, "db_url": url}}
+        for preprocessor in (SaveAutoGrades, AssignLatePenalties):
+            nb, resources = preprocessor(config=config).preprocess(nb, resources)
+
+
+def save_failure(course, assignment, student, timestamp):
+    """The submission could not be graded: every graded cell scores 0."""
+    with Gradebook(db_url(course)) as gb:
+        open_submission(gb, assignment, student, timestamp)
+    zero(course, assignment, student)
+
+
+def zero(course, assignment, student, notebooks=None):
+    with Gradebook(db_url(course)) as gb:
+        submission = gb.find_submission(assignment, student)
+        for notebook in submission.notebooks:
+            if notebooks is not None and notebook.name not in notebooks:
+                continue
+            for grade in notebook.grades:
+                grade.auto_score = 0
+                grade.needs_manual_grade = False
+            for comment in notebook.comments:
+                comment.auto_comment = None
+        gb.db.commit()
+
+
+def submission_scores(course, assignment, student):
+    """{grade cell id: (score, max score)} of one submission, or {} if it is not in the gradebook."""
+    with Gradebook(db_url(course)) as gb:
+        try:
+            submission = gb.find_submission(assignment, student)
+        except MissingEntry:
+            return {}
+        return {grade.name: (grade.score, grade.max_score)
+                for notebook in submission.notebooks for grade in notebook.grades}
+
+
+def backup(course, target):
+    """A consistent copy of the gradebook (sqlite's online backup)."""
+    source = sqlite3.connect(Path(course) / "gradebook.db")
+    copy = sqlite3.connect(target)
+    with copy:
+        source.backup(copy)
+    source.close()
+    copy.close()
+
+
+def template(course, target):
+    """A copy of the gradebook with the assignments and no students: what a working copy gets."""
+    backup(course, target)
+    with Gradebook(f"sqlite:///{target}") as gb:
+        for student in [s.id for s in gb.students]:
+            gb.remove_student(student)

@@ -1,0 +1,181 @@
+"""Grade one submission in its own working copy (runs in a worker process).
+
+The working copy is a one-submission nbgrader course: the assignment's definitions (a copy of
+the gradebook without students), its non-notebook source files and the student's files.
+nbgrader's Autograde converter grades it there, with the course's preprocessors; the kernel's
+working directory is inside the copy, so the course itself is never under the student's code.
+The parent process (autograde.runner) checks the course afterwards and records the grades.
+"""
+import io
+import logging
+import os
+import shutil
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from nbgrader.converters import Autograde
+from nbgrader.converters.base import NbGraderException
+from nbgrader.coursedir import CourseDirectory
+from traitlets.config import Config
+from traitlets.config.loader import PyFileConfigLoader
+
+CONFIG_FILE = "nbgrader_config.py"
+
+
+@dataclass
+class Job:
+    assignment: str
+    student: str
+    notebooks: list          # notebook names the assignment expects (without .ipynb)
+    submitted: str           # folder holding the student's files (a staged copy)
+    workdir: str             # the working copy to create
+    template_db: str         # gradebook with the assignments and no students
+    config_file: str         # the course's nbgrader_config.py
+    overrides: dict = field(default_factory=dict)  # {"Section.trait": value}
+
+
+@dataclass
+class Outcome:
+    assignment: str
+    student: str
+    ok: bool
+    reason: str = ""
+    graded_dir: str = ""     # autograded/<student>/<assignment> inside the working copy
+    seconds: float = 0.0
+    log: str = ""
+
+    @property
+    def key(self):
+        return self.assignment, self.student
+
+
+def course_config(config_file, overrides=None):
+    """The course's nbgrader config with `overrides` ({"Section.trait": value}) applied."""
+    path = Path(config_file)
+    config = PyFileConfigLoader(path.name, path=str(path.parent)).load_config()
+    extra = Config()
+    for key, value in (overrides or {}).items():
+        section, trait = key.rsplit(".", 1)
+        target = extra
+        for part in section.split("."):
+            target = target[part]
+        target[trait] = value
+    config.merge(extra)
+    return config
+
+
+def unreadable_reason(path):
+    """Why the file at `path` cannot be graded as a notebook, or None if it can."""
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception as error:  # noqa: BLE001 (nbformat raises many kinds for broken files)
+        kind = "is not valid JSON" if "JSON" in f"{type(error).__name__} {error}" else "is not a notebook"
+        return f"{Path(path).name} {kind} ({first_line(error)})"
+    try:
+        nbformat.validate(nb)
+    except Exception as error:  # noqa: BLE001
+        return f"{Path(path).name} is not a valid notebook ({first_line(error)})"
+    if not any(cell.get("metadata", {}).get("nbgrader") for cell in nb.cells):
+        return f"{Path(path).name} has none of the assignment's cells (was the wrong notebook submitted?)"
+    return None
+
+
+def first_line(error):
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0][:200]}" if text else type(error).__name__
+
+
+def copy_files(source, target):
+    """Copy the regular files of `source` into `target` (symlinks are not followed: a submission
+    cannot smuggle in a link to a file the grader may read)."""
+    target.mkdir(parents=True, exist_ok=True)
+    for entry in os.scandir(source):
+        if entry.is_symlink():
+            continue
+        if entry.is_dir():
+            copy_files(Path(entry.path), target / entry.name)
+        elif entry.is_file():
+            shutil.copy2(entry.path, target / entry.name)
+
+
+def make_working_copy(job):
+    work = Path(job.workdir)
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    os.chmod(work, 0o711)  # a kernel running as another user may pass through, not look around
+    shutil.copy(job.template_db, work / "gradebook.db")
+    os.chmod(work / "gradebook.db", 0o600)
+    source = work / "source" / job.assignment
+    source.mkdir(parents=True)
+    submitted = work / "submitted" / job.student / job.assignment
+    copy_files(Path(job.submitted), submitted)
+    for folder in (work / "source", work / "submitted"):
+        os.chmod(folder, 0o700)
+    (work / "autograded").mkdir(mode=0o711)
+    return work, submitted
+
+
+def grade(job):
+    """Grade `job` and say how it went; never raises for a student's file."""
+    start = time.monotonic()
+    outcome = Outcome(job.assignment, job.student, ok=False)
+    log_text = io.StringIO()
+    try:
+        work, submitted = make_working_copy(job)
+        problems = []
+        for name in job.notebooks:
+            path = submitted / f"{name}.ipynb"
+            if not path.is_file():
+                present = sorted(p.name for p in submitted.iterdir()) or ["nothing"]
+                problems.append(f"no {name}.ipynb in the submission (found: {', '.join(present)})")
+            else:
+                problems.append(unreadable_reason(path))
+        problems = [p for p in problems if p]
+        if problems:
+            outcome.reason = "; ".join(problems)
+        else:
+            run_converter(job, work, log_text)
+            graded = work / "autograded" / job.student / job.assignment
+            missing = [n for n in job.notebooks if not (graded / f"{n}.ipynb").is_file()]
+            if missing:
+                outcome.reason = error_summary(log_text.getvalue()) or "nbgrader produced no graded notebook"
+            else:
+                outcome.ok, outcome.graded_dir = True, str(graded)
+    except NbGraderException:
+        outcome.reason = error_summary(log_text.getvalue()) or "nbgrader could not grade it"
+    except Exception as error:  # noqa: BLE001 (a broken submission must not stop the class)
+        outcome.reason = f"grading failed: {first_line(error)}"
+        log_text.write(traceback.format_exc())
+    outcome.seconds = time.monotonic() - start
+    outcome.log = log_text.getvalue()[-20000:]
+    return outcome
+
+
+def run_converter(job, work, log_text):
+    config = course_config(job.config_file, job.overrides)
+    config.CourseDirectory.root = str(work)
+    config.CourseDirectory.db_url = f"sqlite:///{work / 'gradebook.db'}"
+    config.CourseDirectory.assignment_id = job.assignment
+    config.CourseDirectory.student_id = job.student
+    logger = logging.getLogger(f"autograde.job.{os.getpid()}")
+    logger.handlers = [logging.StreamHandler(log_text)]
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False
+    coursedir = CourseDirectory(config=config, log=logger)
+    Autograde(coursedir=coursedir, config=config, log=logger).start()
+
+
+def error_summary(log):
+    """The last exception line nbgrader logged ('ValueError: ...'), if any."""
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    for line in reversed(lines):
+        head = line.split(":", 1)[0]
+        if head.endswith(("Error", "Exception", "Exit", "Interrupt")) and " " not in head:
+            return line[:300]
+    for line in reversed(lines):
+        if "error" in line.lower():
+            return line[:300]
+    return ""

