@@ -173,9 +173,12 @@ MISTAKES = {  # id: (edits of the right answer, the check that must reject it, p
     "training: sgd_step rebinds": (
         [Replace("sequential", "param -= lr * grad", "param = param - lr * grad")],
         training, "no parameter changed"),
+    "training: Sequential.backward in forward order": (
+        [Replace("sequential", "for layer in reversed(self.layers):", "for layer in self.layers:")],
+        training, "Sequential.forward and .backward"),
     "training: far too little of it": (
         [Replace("train", "epochs, batch_size, lr = 20, 32, 0.1", "epochs, batch_size, lr = 1, 32, 0.001")],
-        training, "look at the training loop"),
+        training, "the training loop"),
     "training: ReLU passes negatives and the network does not learn": (
         [Replace("activations", "return dy * (self.x > 0)", "return dy"),
          Replace("train", "epochs, batch_size, lr = 20, 32, 0.1", "epochs, batch_size, lr = 1, 32, 0.01")],

@@ -541,8 +541,9 @@ def diagnose(make_model, SoftmaxCrossEntropy, seed, X, y, rows=16):
     except Exception as exc:
         return ("A gradient check of your network (make_model, one batch of "
                 f"{rows} rows) against the same network in torch says:\n{describe(exc)}")
-    return ("Your network's gradients agree with torch's on a batch, so look at the training loop: "
-            "shuffling, batch size, learning rate, number of epochs, and sgd_step after every backward.")
+    return ("Your layers' gradients agree with torch's on a batch (checked one layer at a time), so look at "
+            "what joins them: Sequential.forward and .backward, sgd_step, and the training loop (shuffling, "
+            "batch size, learning rate, number of epochs).")
 
 
 class CannotMirror(Exception):
