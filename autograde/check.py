@@ -6,10 +6,12 @@ Shape is checked before values. Values are compared with a relative and an absol
 """
 import numpy as np
 
-from .arrays import as_float64
+from .arrays import as_float64, is_low_precision
 
-RTOL = 1e-4  # float32 carries ~7 significant digits; sums of many terms lose a few
-ATOL = 1e-5  # absolute slack, relative to the largest entry of the reference
+# (rtol, atol) by the precision of the student's answer; atol is relative to the largest entry.
+HIGH_PRECISION = (1e-5, 1e-6)  # float64 leaves ~11 digits to spare
+LOW_PRECISION = (5e-4, 1e-5)   # float32 carries ~7 digits; sums and cancellations lose a few
+RTOL, ATOL = LOW_PRECISION     # the looser pair, for callers that pass one explicitly
 
 
 class GradientMismatch(AssertionError):
@@ -17,9 +19,10 @@ class GradientMismatch(AssertionError):
 
 
 def tolerance(expected, rtol=RTOL, atol=ATOL):
-    """Per-entry allowed error: rtol * |expected| + atol * (largest |expected|)."""
+    """Per-entry allowed error: rtol * |expected| + atol * (largest |expected|), plus a floor
+    (so that float32 rounding noise around an all-zero reference still passes)."""
     scale = float(np.max(np.abs(expected))) if expected.size else 0.0
-    return rtol * np.abs(expected) + atol * scale + 1e-12
+    return rtol * np.abs(expected) + atol * scale + 1e-3 * atol
 
 
 def is_close(got, expected, rtol=RTOL, atol=ATOL):
@@ -28,14 +31,18 @@ def is_close(got, expected, rtol=RTOL, atol=ATOL):
         return np.abs(got - expected) <= tolerance(expected, rtol, atol)
 
 
-def check_gradient(name, got, expected, *, rtol=RTOL, atol=ATOL, batch_size=None, known_mistakes=None):
+def check_gradient(name, got, expected, *, rtol=None, atol=None, batch_size=None, known_mistakes=None):
     """Raise GradientMismatch unless `got` matches `expected` in shape and value.
 
     name: what the student calls the variable, e.g. "dW".
+    rtol, atol: by default LOW_PRECISION for a float32 (or narrower) answer, else HIGH_PRECISION.
     batch_size: lets the diagnosis recognise "off by a factor N".
     known_mistakes: {description: value a typical wrong solution gives}; if `got` matches one,
         the message names it.
     """
+    default_rtol, default_atol = LOW_PRECISION if is_low_precision(got) else HIGH_PRECISION
+    rtol = default_rtol if rtol is None else rtol
+    atol = default_atol if atol is None else atol
     got = as_float64(got, name)
     expected = as_float64(expected, f"reference for {name}")
     if got.shape != expected.shape:
@@ -96,14 +103,15 @@ def value_message(name, got, expected, ok, rtol=RTOL, atol=ATOL, batch_size=None
     err = np.abs(got - expected)
     err_for_worst = np.where(np.isnan(err), np.inf, err)
     worst = np.unravel_index(int(np.argmax(err_for_worst)), got.shape) if got.ndim else ()
-    with np.errstate(invalid="ignore"):
-        rel = err / np.maximum(np.abs(got) + np.abs(expected), 1e-12)  # as in relative_error
+    nonzero = expected != 0
+    rel = float(np.max(err_for_worst[nonzero] / np.abs(expected[nonzero]))) if nonzero.any() else None
     where = f"{name}[{', '.join(map(str, worst))}]" if got.ndim else name
     lines = [
         f"{name} is wrong in {int(bad.sum())} of {got.size} entries." if got.size > 1 else f"{name} is wrong.",
         f"  worst entry {where}: expected {expected[worst]:.6g}, got {got[worst]:.6g}",
-        f"  max abs error {np.nanmax(err_for_worst):.3g}, max rel error {np.nanmax(np.where(np.isnan(rel), 1.0, rel)):.3g}"
-        f" (allowed: rel {rtol:g}, abs {atol:g} x largest entry)",
+        f"  max abs error {np.max(err_for_worst):.3g}"
+        + (f", max rel error {rel:.3g}" if rel is not None else "")
+        + f" (allowed: rel {rtol:g}, abs {atol:g} x largest entry)",
     ]
     cause = likely_cause(got, expected, ok, rtol, atol, batch_size, known_mistakes)
     if cause:
@@ -134,9 +142,9 @@ def likely_cause(got, expected, ok, rtol=RTOL, atol=ATOL, batch_size=None, known
         return "the result is transposed (check the order of the operands in the matrix product)."
     factor = _constant_factor(got, expected)
     if factor is not None and matches(factor * expected):
-        return _describe_factor(factor, batch_size)
+        return _describe_factor(factor, batch_size, few_entries=got.size < 3)
     exact_zero = expected == 0
-    if exact_zero.any() and (~ok <= exact_zero).all():
+    if exact_zero.any() and (~exact_zero).any() and (~ok <= exact_zero).all():
         return (
             "nonzero only where the true gradient is exactly 0: a gate (ReLU, max, a mask) should "
             "block the gradient there."
@@ -152,7 +160,9 @@ def _constant_factor(got, expected):
     return factor if np.isfinite(factor) and factor != 0 else None
 
 
-def _describe_factor(factor, batch_size):
+def _describe_factor(factor, batch_size, few_entries=False):
+    """Name the factor; with one or two entries any wrong value is 'a factor', so name only
+    the telling ones (N, 1/N, 2, 1/2)."""
     times = f"{factor:.4g} times the right answer"
     if batch_size and batch_size > 1 and np.isclose(factor, batch_size, rtol=1e-3):
         return f"{times}, which is the batch size N={batch_size}: a mean over the batch needs a 1/N."
@@ -163,4 +173,11 @@ def _describe_factor(factor, batch_size):
         )
     if np.isclose(factor, 2, rtol=1e-3) or np.isclose(factor, 0.5, rtol=1e-3):
         return f"{times}: a factor of 2 missing or extra (d(x**2)/dx = 2x; a 0.5 in the loss)."
+    if few_entries:
+        return None
+    if abs(factor - 1) < 1e-2:
+        return (
+            "within 1% of the right answer but outside the tolerance: precision was lost (float16, "
+            "or a cancellation such as 1 - sigmoid(z) for large z), or a small term is missing."
+        )
     return f"{times} everywhere: a constant factor is missing or extra."

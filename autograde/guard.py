@@ -3,9 +3,11 @@
     with no_autograd("staged_backward"):
         dx, dy = staged_backward(cache)
 
-Torch tensors and their arithmetic still work; only the calls that run the backward engine
-(`Tensor.backward`, `torch.autograd.backward` / `grad`, and `torch.func`, which goes through
-`torch.autograd.grad`) raise AutogradCalled.
+Torch tensors and their arithmetic still work; only the ways into automatic differentiation
+raise AutogradCalled: the named entry points (`Tensor.backward`, `torch.autograd.backward` /
+`grad`), the backward engine underneath them (which also catches a `grad` imported before the
+guard and everything in `torch.func` built on reverse mode), and forward mode (`make_dual`,
+used by `torch.func.jvp` / `jacfwd`).
 """
 import contextlib
 import sys
@@ -30,15 +32,23 @@ def no_autograd(what="this function"):
             )
         return blocked
 
+    class RefusingEngine:  # stands in for the C++ engine that every reverse-mode call reaches
+        run_backward = staticmethod(refuse("the autograd engine"))
+
+    from torch.autograd import forward_ad
+    from torch.autograd.variable import Variable
+
     patches = [
-        (torch.Tensor, "backward", "Tensor.backward"),
-        (torch.autograd, "backward", "torch.autograd.backward"),
-        (torch.autograd, "grad", "torch.autograd.grad"),
+        (torch.Tensor, "backward", refuse("Tensor.backward")),
+        (torch.autograd, "backward", refuse("torch.autograd.backward")),
+        (torch.autograd, "grad", refuse("torch.autograd.grad")),
+        (Variable, "_execution_engine", RefusingEngine()),
+        (forward_ad, "make_dual", refuse("forward-mode autograd")),
     ]
     saved = [(owner, attr, getattr(owner, attr)) for owner, attr, _ in patches]
     try:
-        for owner, attr, api in patches:
-            setattr(owner, attr, refuse(api))
+        for owner, attr, replacement in patches:
+            setattr(owner, attr, replacement)
         yield
     finally:
         for owner, attr, original in saved:

@@ -14,8 +14,11 @@ def numerical_gradient(f, x, h=1e-5):
     Each entry of x is nudged in place by +h and -h and then restored, so x is unchanged after.
     """
     x = np.asarray(x)
-    if not np.issubdtype(x.dtype, np.floating):
-        raise TypeError(f"x must be a float array, got dtype {x.dtype}; a nudge of h would be lost.")
+    if x.dtype != np.float64:
+        raise TypeError(
+            f"x must be a float64 array, got dtype {x.dtype}: in lower precision a nudge of h is "
+            "swamped by rounding error. Convert first, e.g. x = x.astype(np.float64)."
+        )
     grad = np.zeros_like(x, dtype=np.float64)
     for index in np.ndindex(x.shape):
         original = x[index]

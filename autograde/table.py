@@ -1,7 +1,7 @@
 """The `cmp` table for "every intermediate" exercises: one row per variable, and partial credit.
 
     report = compare_all(student_grads, autograd_grads)
-    print(report)               # name | shape | exact | close | maxdiff
+    print(report)               # variable | result | exact | maxdiff, then each failure explained
     report.points(out_of=4)     # a cell's last expression: nbgrader reads it as partial credit
 """
 from dataclasses import dataclass
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .arrays import NotAnArray, as_float64
-from .check import GradientMismatch, RTOL, ATOL, check_gradient
+from .check import GradientMismatch, check_gradient
 
 
 @dataclass
@@ -44,11 +44,11 @@ class Report:
 
     def __str__(self):
         width = max([len(row.name) for row in self.rows] + [8])
-        lines = [f"{'variable':{width}s} | result  | exact | maxdiff"]
+        lines = [f"{'variable':{width}s} | {'result':10s} | exact | maxdiff"]
         lines.append("-" * len(lines[0]))
         for row in self.rows:
             diff = "" if np.isnan(row.maxdiff) else f"{row.maxdiff:.2e}"
-            lines.append(f"{row.name:{width}s} | {row.status:7s} | {str(row.exact):5s} | {diff}")
+            lines.append(f"{row.name:{width}s} | {row.status:10s} | {str(row.exact):5s} | {diff}")
         right = sum(row.passed for row in self.rows)
         lines.append(f"{right} of {len(self.rows)} gradients right")
         for row in self.failures:
@@ -59,19 +59,26 @@ class Report:
     __repr__ = __str__
 
 
-def compare_all(got, expected, *, rtol=RTOL, atol=ATOL, batch_size=None):
-    """Compare every name in `expected` with the same name in `got` (a dict); never raises."""
+def compare_all(got, expected, *, rtol=None, atol=None, batch_size=None, known_mistakes=None):
+    """Compare every name in `expected` with the same name in `got`.
+
+    Each row's problem (missing, unreadable, wrong shape or value) is recorded, not raised;
+    only a `got` that is not a dict at all raises NotAnArray.
+    known_mistakes: {name: {description: wrong value}}, as in check_gradient.
+    """
     if not isinstance(got, dict):
         raise NotAnArray(f"expected a dict of gradients keyed by name, got {type(got).__name__}.")
-    rows = [_row(name, got, ref, rtol, atol, batch_size) for name, ref in expected.items()]
+    known_mistakes = known_mistakes or {}
+    rows = [_row(name, got, ref, rtol, atol, batch_size, known_mistakes.get(name)) for name, ref in expected.items()]
     return Report(rows)
 
 
-def _row(name, got, reference, rtol, atol, batch_size):
+def _row(name, got, reference, rtol, atol, batch_size, known_mistakes):
     if name not in got:
         return Row(name, "missing", message=f"{name}: missing from the returned dict.")
+    raw = got[name]
     try:
-        value = as_float64(got[name], name)
+        value = as_float64(raw, name)
     except NotAnArray as exc:
         return Row(name, "unreadable", message=str(exc))
     reference = as_float64(reference, f"reference for {name}")
@@ -81,7 +88,8 @@ def _row(name, got, reference, rtol, atol, batch_size):
         status, exact = "ok", bool(np.array_equal(value, reference))
         maxdiff = float(np.max(np.abs(value - reference))) if value.size else 0.0
     try:
-        check_gradient(name, value, reference, rtol=rtol, atol=atol, batch_size=batch_size)
+        check_gradient(name, raw, reference, rtol=rtol, atol=atol, batch_size=batch_size,
+                       known_mistakes=known_mistakes)
     except GradientMismatch as exc:
         return Row(name, "shape" if status == "shape" else "wrong", exact, maxdiff, str(exc))
     return Row(name, status, exact, maxdiff)

@@ -22,8 +22,9 @@ class GradingSuite:
     assignment = None  # set by each chapter's subclass
 
     @pytest.fixture(scope="class")
-    def graded(self, tmp_path_factory):
-        assignment = self.assignment
+    @classmethod
+    def graded(cls, tmp_path_factory):
+        assignment = cls.assignment
         workdir = make_course(tmp_path_factory.mktemp(assignment), [assignment])
         generate_release(workdir, assignment)
         for variant in variants(assignment):

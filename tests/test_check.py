@@ -79,6 +79,37 @@ def test_one_perturbed_entry_is_located(expected, data):
     assert f"dW[{', '.join(map(str, index))}]" in message
 
 
+def test_float64_answers_are_held_to_a_tighter_tolerance_than_float32():
+    expected = np.array([1.0, 2.0])
+    near = expected * (1 + 1e-4)
+    check_gradient("dx", near.astype(np.float32), expected)
+    assert "max rel error 0.0001" in mismatch(near, expected)
+
+
+def test_small_entries_are_not_drowned_by_a_large_one():
+    assert "wrong in 1 of 2" in mismatch(np.array([1000.0, -0.005]), np.array([1000.0, 0.001]))
+
+
+def test_float32_noise_around_an_all_zero_gradient_passes():
+    check_gradient("db", np.full(3, 3e-9, dtype=np.float32), np.zeros(3))
+
+
+def test_a_wrong_single_number_is_not_called_a_constant_factor():
+    message = mismatch(1.37, 2.05)
+    assert "times the right answer" not in message
+    assert "factor of 2" in mismatch(4.1, 2.05)
+
+
+def test_a_near_miss_is_called_a_precision_problem_not_a_factor():
+    expected = np.linspace(1, 2, 5)
+    assert "precision was lost" in mismatch(expected * 1.002, expected)
+
+
+def test_list_of_tensors_that_require_grad_is_read():
+    t = torch.ones(2, requires_grad=True)
+    check_gradient("dx", [t[0] * 1, t[1] * 2], [1.0, 2.0])
+
+
 def test_transposed_square_matrix_is_named():
     expected = np.arange(9.0).reshape(3, 3)
     assert "transposed" in mismatch(expected.T, expected)
@@ -137,7 +168,7 @@ def test_unrelated_shapes_have_no_invented_cause():
     assert shape_cause((2, 7), (3, 5)) is None
 
 
-@pytest.mark.parametrize("bad", [None, "abc", {"a": 1}, 1 + 2j])
+@pytest.mark.parametrize("bad", [None, "abc", {"a": 1}, 1 + 2j, np.array([1 + 2j]), torch.ones(2, dtype=torch.complex64)])
 def test_unreadable_values_say_what_came_back(bad):
     with pytest.raises(NotAnArray) as info:
         check_gradient("dx", bad, np.zeros(2))

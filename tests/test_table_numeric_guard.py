@@ -28,6 +28,12 @@ def test_table_marks_exact_and_close_rows():
     assert report.fraction == 1.0
 
 
+def test_table_names_known_mistakes_per_row():
+    report = compare_all({"W": np.array([[1.0, 3.0], [2.0, 4.0]])}, {"W": np.array([[1.0, 2.0], [3.0, 5.0]])},
+                         known_mistakes={"W": {"dW is transposed": np.array([[1.0, 3.0], [2.0, 4.0]])}})
+    assert "dW is transposed" in str(report)
+
+
 def test_table_survives_unreadable_entries():
     report = compare_all({"a": None}, {"a": np.ones(2)})
     assert report.rows[0].status == "unreadable" and report.points(3) == 0
@@ -44,9 +50,10 @@ def test_numerical_gradient_matches_autograd_and_restores_x():
     np.testing.assert_array_equal(x, before)
 
 
-def test_numerical_gradient_refuses_integer_arrays():
-    with pytest.raises(TypeError, match="float array"):
-        numerical_gradient(np.sum, np.arange(3))
+@pytest.mark.parametrize("x", [np.arange(3), np.ones(3, dtype=np.float32)])
+def test_numerical_gradient_refuses_anything_but_float64(x):
+    with pytest.raises(TypeError, match="float64"):
+        numerical_gradient(np.sum, x)
 
 
 def test_relative_error_is_scale_free_and_bounded():
@@ -66,7 +73,13 @@ def test_relu_kink_misleads_central_differences():
 
 # --- the guard -----------------------------------------------------------------------------------
 
+from torch.autograd import grad as grad_imported_before_the_guard  # noqa: E402
+
+
 @pytest.mark.parametrize("call", [
+    lambda t: grad_imported_before_the_guard(t.sum(), t),
+    lambda t: torch.func.jacfwd(lambda u: u * 2)(t.detach()),
+    lambda t: torch.func.jvp(lambda u: u * 2, (t.detach(),), (torch.ones(3),)),
     lambda t: t.sum().backward(),
     lambda t: torch.autograd.backward(t.sum()),
     lambda t: torch.autograd.grad(t.sum(), t),
@@ -82,7 +95,7 @@ def test_guard_blocks_every_way_into_the_backward_engine(call):
 
 def test_guard_allows_torch_arithmetic_and_restores_autograd():
     def hand_written(t):
-        return (torch.tanh(t) * 2).numpy()
+        return (torch.vmap(torch.tanh)(t[None])[0] * 2).numpy()
 
     assert by_hand(hand_written, torch.zeros(2)).tolist() == [0.0, 0.0]
     t = torch.ones(2, requires_grad=True)
