@@ -169,16 +169,22 @@ def test_notebook_forward_gives_the_graders_cache():
                                    rtol=1e-12, atol=1e-14, err_msg=name)
 
 
-def test_references_run_with_autograd_blocked():
+def test_references_run_inside_the_guard_which_stays_on_around_them():
     params, x_train, y_train, x_val, y_val = hypergradient_problem(0, 3)
     cache = grader.make_cache(params, x_train, y_train, 0.1)
-    with no_autograd("the references"):
+    expected = grader.ref_alpha_hypergradient(params, 0.0, x_train, y_train, x_val, y_val, 0.5)
+    leaf = torch.ones(2, requires_grad=True)
+    with no_autograd("the student's function"):
         grader.ref_smoothed_nll_grad(cache["g"], y_train, 0.1)
         grader.ref_network_backward(cache, np.ones_like(cache["g"]))
         grader.ref_manual_backward(cache)
-        grader.ref_alpha_hypergradient(params, 0.0, x_train, y_train, x_val, y_val, 0.5)
-        with pytest.raises(AutogradCalled):
-            torch.autograd.grad(torch.ones(1, requires_grad=True).sum(), [])
+        assert grader.ref_alpha_hypergradient(params, 0.0, x_train, y_train, x_val, y_val, 0.5) == expected
+        for call in (lambda: (leaf * leaf).sum().backward(), lambda: torch.autograd.grad((leaf * 2).sum(), [leaf]),
+                     lambda: torch.func.grad(lambda t: (t * t).sum())(leaf.detach())):
+            with pytest.raises(AutogradCalled):
+                call()
+    (leaf * leaf).sum().backward()  # and autograd is back afterwards
+    assert leaf.grad.tolist() == [2.0, 2.0]
 
 
 def test_reference_pieces_are_put_back_even_when_the_test_fails():

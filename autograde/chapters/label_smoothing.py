@@ -10,24 +10,59 @@ The network is the seed's two-layer net on a batch: rows of x are examples, W0 i
 (K, H) as in `W0 x`, logits g = relu(x W0^T + b0) W1^T + b1.
 
 Every reference is torch autograd in float64. The references are also what `reference_pieces`
-swaps into a notebook while a later exercise is graded, so that one mistake costs points once;
-they run under the autograd guard (`by_hand`) and so call the autograd engine through
-`torch.autograd.grad` saved here at import, before any guard can replace it.
+swaps into a notebook while a later exercise is graded, so that one mistake costs points once.
+They then run inside the student's guarded call (`by_hand`), so they switch autograd back on for
+their own duration only (`autograd_allowed`).
 """
 import contextlib
 import copy
+import functools
 from functools import lru_cache
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.autograd import grad as _autograd_grad
+from torch.autograd import forward_ad
+from torch.autograd.variable import Variable
 
 from ..arrays import NotAnArray, as_float64
 from ..check import GradientMismatch, check_gradient, check_value
 from ..guard import by_hand
 from ..reference import randn
 from ..table import Report, compare_all
+
+# --- autograd for the grader's own code, even inside a guarded student call ---------------------
+
+# Everything autograde.guard switches off, as it is when this module is imported (before any guard).
+_AUTOGRAD = [(torch.Tensor, "backward"), (torch.autograd, "backward"), (torch.autograd, "grad"),
+             (Variable, "_execution_engine"), (forward_ad, "make_dual")]
+_ORIGINAL = [(owner, attr, getattr(owner, attr)) for owner, attr in _AUTOGRAD]
+
+
+@contextlib.contextmanager
+def autograd_allowed():
+    """Autograd on while the block runs; whatever was in place (a guard, or nothing) afterwards."""
+    current = [(owner, attr, getattr(owner, attr)) for owner, attr, _ in _ORIGINAL]
+    try:
+        for owner, attr, original in _ORIGINAL:
+            setattr(owner, attr, original)
+        yield
+    finally:
+        for owner, attr, value in current:
+            setattr(owner, attr, value)
+
+
+def with_autograd(function):
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        with autograd_allowed():
+            return function(*args, **kwargs)
+    return wrapper
+
+
+def _autograd_grad(*args, **kwargs):
+    return torch.autograd.grad(*args, **kwargs)
+
 
 PARAMS = ("W0", "b0", "W1", "b1")
 LOSS_PART = ("m", "n4", "n3", "n2", "n1", "alpha", "l", "k", "j", "h", "z", "g")
@@ -140,6 +175,7 @@ def make_cache(params, x, y, alpha, dtype=np.float64):
     return cache
 
 
+@with_autograd
 def network_grads(cache):
     """Autograd's gradient of o for every parameter, every intermediate and alpha (float64)."""
     params = tensors(cache, grad=True)
@@ -160,6 +196,7 @@ def ref_smoothed_nll(logits, target, alpha):
     return float(smoothed_nll_torch(torch.as_tensor(as_float64(logits)), target, float(alpha)))
 
 
+@with_autograd
 def ref_smoothed_nll_grad(logits, target, alpha, **mistake):
     z = torch.tensor(as_float64(logits), requires_grad=True)
     a = torch.tensor(float(alpha), dtype=torch.float64, requires_grad=True)
@@ -167,6 +204,7 @@ def ref_smoothed_nll_grad(logits, target, alpha, **mistake):
     return dz.numpy(), 0.0 if da is None else float(da)
 
 
+@with_autograd
 def ref_network_backward(cache, dg):
     """The vector-Jacobian product of the logits g with upstream dg, for each of NET_PART."""
     params = tensors(cache, grad=True)
@@ -186,6 +224,7 @@ def ref_sgd_update(params, grads, lr):
     return {name: as_float64(value, name) - lr * as_float64(grads[name], name) for name, value in params.items()}
 
 
+@with_autograd
 def hypergradient_torch(params, s, x_train, y_train, x_val, y_val, lr, *, mistake=None):
     """dL_val(theta')/ds by autograd through the unrolled step theta' = theta - lr grad L_train.
 
@@ -291,7 +330,12 @@ def make_batch(seed, N, D, K, dtype=np.float64):
 
 
 def case(**settings):
-    return ", ".join(f"{k}={getattr(v, '__name__', v)}" for k, v in settings.items())
+    """The settings of a test case, for messages: K=3, alpha=0.1, dtype=float32."""
+    def show(value):
+        if isinstance(value, (float, np.floating)):
+            return f"{float(value):.4g}"
+        return getattr(value, "__name__", value)
+    return ", ".join(f"{k}={show(v)}" for k, v in settings.items())
 
 
 # --- 1. smoothed targets -------------------------------------------------------------------------
@@ -305,7 +349,7 @@ def target_mistakes(target, K, alpha):
 
 def check_smooth_targets(smooth_targets, seed, N, K, alpha):
     target = labels(seed, N, K)
-    got = smooth_targets(target, K, alpha)
+    got = smooth_targets(target.copy(), K, alpha)
     expected = ref_smooth_targets(target, K, alpha)
     try:
         check_value("smooth_targets(target, K, alpha)", got, expected, known_mistakes=target_mistakes(target, K, alpha))
@@ -325,7 +369,7 @@ def check_smoothed_nll(smoothed_nll, seed, N, K, alpha, dtype=np.float64, namesp
     logits, target = decent_logits(seed, N, K)
     logits = logits.astype(dtype)
     with reference_pieces(namespace, keep=("smoothed_nll",)):
-        got = smoothed_nll(logits, target, alpha)
+        got = smoothed_nll(logits.copy(), target.copy(), alpha)
     z = torch.as_tensor(as_float64(logits))
     mistakes = {
         description: float(smoothed_nll_torch(z, target, float(alpha), wrong_share=share, true_weight=weight))
@@ -371,7 +415,7 @@ def check_smoothed_nll_grad(smoothed_nll_grad, seed, N, K, alpha, dtype=np.float
     logits, target = decent_logits(seed, N, K)
     logits = logits.astype(dtype)
     with reference_pieces(namespace, keep=("smoothed_nll_grad",)):
-        result = by_hand(smoothed_nll_grad, logits, target, alpha)
+        result = by_hand(smoothed_nll_grad, logits.copy(), target.copy(), alpha)
     if not isinstance(result, (tuple, list)) or len(result) != 2:
         raise GradientMismatch(
             f"smoothed_nll_grad should return a pair (dlogits, dalpha), got {type(result).__name__}"
@@ -388,15 +432,19 @@ def check_smoothed_nll_grad(smoothed_nll_grad, seed, N, K, alpha, dtype=np.float
 
 # --- 3. every intermediate -----------------------------------------------------------------------
 
-def check_manual_backward(network_backward, manual_backward, seed, N, K, alpha, D=5, H=4, dtype=np.float64):
+def check_manual_backward(network_backward, manual_backward, seed, N, K, alpha, D=5, H=4, dtype=np.float64,
+                          namespace=None):
     """A Report over every gradient manual_backward returns, then network_backward's parameter
     gradients for a random upstream dg; row names carry the case so several cases can be merged."""
     params = make_params(seed, D, H, K, dtype)
     x, y = make_batch(seed + 1, N, D, K, dtype)
     cache = make_cache(params, x, y, alpha, dtype)
     label = f"  [{case(N=N, K=K, alpha=alpha, dtype=dtype)}]"
+    dg = randn(seed + 7, N, K).astype(dtype)  # any upstream gradient on the logits
 
-    got = by_hand(manual_backward, copy.deepcopy(cache))
+    with reference_pieces(namespace, keep=("network_backward", "manual_backward")):
+        got = by_hand(manual_backward, copy.deepcopy(cache))
+        got_net = by_hand(network_backward, copy.deepcopy(cache), dg.copy())
     if not isinstance(got, dict):
         raise NotAnArray(f"manual_backward should return a dict of gradients keyed by name, got {type(got).__name__}.")
     expected = network_grads(cache)
@@ -408,12 +456,10 @@ def check_manual_backward(network_backward, manual_backward, seed, N, K, alpha, 
         if not row.passed and name == "alpha" and row.status == "wrong":
             row.message = alpha_row_message(got["alpha"], expected["alpha"], row.message)
 
-    dg = randn(seed + 7, N, K).astype(dtype)
-    got_net = by_hand(network_backward, copy.deepcopy(cache), dg)
     if not isinstance(got_net, dict):
         raise NotAnArray(f"network_backward should return a dict of gradients keyed by name, got {type(got_net).__name__}.")
     expected_net = ref_network_backward(cache, dg)
-    tag = f"network_backward(cache, dg): "
+    tag = "network_backward(cache, dg): "
     rows += compare_all({tag + n + label: got_net[n] for n in PARAMS if n in got_net},
                         {tag + n + label: expected_net[n] for n in PARAMS}).rows
     return Report(rows)
@@ -542,6 +588,7 @@ def val_nll(params, x_val, y_val):
         return float(smoothed_nll_torch(logits_torch(tensors(params), torch.as_tensor(x_val)), y_val, 0.0))
 
 
+@with_autograd
 def train_fixed_alpha(params, alpha, x_train, y_train, lr, steps):
     """Full-batch gradient descent on the smoothed training loss with a fixed alpha (torch)."""
     theta = tensors(params, grad=True)
