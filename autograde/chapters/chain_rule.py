@@ -1,5 +1,11 @@
 """Checks for chapter 1 (scalar chain rule). Each builds the same computation in torch, lets
-autograd differentiate it in float64, and compares with the student's hand-written gradient."""
+autograd differentiate it in float64, and compares with the student's hand-written gradient.
+
+Every reference is computed before any student code runs, and students get copies of the
+inputs, so a function that changes its arguments in place cannot corrupt the reference.
+Student code, forward passes included, runs with autograd blocked.
+"""
+import copy
 from itertools import combinations
 
 import numpy as np
@@ -11,11 +17,21 @@ from ..guard import by_hand
 from ..reference import randn, torch_grads
 
 
+def call(function, *args):
+    """Run student code on private copies of the arguments, with autograd blocked."""
+    try:
+        args = copy.deepcopy(args)
+    except Exception:  # e.g. a cache holding tensors that are part of a graph; pass it as it is
+        pass
+    return by_hand(function, *args)
+
+
 def expect_sequence(name, value, length):
-    if not isinstance(value, (list, tuple, np.ndarray)) or len(value) != length:
+    if not isinstance(value, (list, tuple, np.ndarray, torch.Tensor)) or len(value) != length:
+        size = f" of length {len(value)}" if hasattr(value, "__len__") else ""
         raise GradientMismatch(
-            f"{name} should return a list with one gradient per input ({length}), "
-            f"got {type(value).__name__}{'' if not hasattr(value, '__len__') else f' of length {len(value)}'}."
+            f"{name} should return one gradient per input ({length} in a list or tuple), "
+            f"got {type(value).__name__}{size}."
         )
     return value
 
@@ -25,14 +41,14 @@ def expect_sequence(name, value, length):
 def check_tape(Multiply, Square, seed, shape=(3,)):
     """g(f(x, y)) = (x*y)**2 through two nodes, then two Multiply nodes alive at once."""
     x, y, v = randn(seed, *shape), randn(seed + 1, *shape), randn(seed + 2, *shape)
-    f_node, g_node = Multiply(), Square()
-    f = f_node.forward([x, y])
-    check_value("Multiply().forward([x, y])", f, x * y)
-    g = g_node.forward([f])
-    check_value("Square().forward([h])", g, (x * y) ** 2)
-    (dh,) = expect_sequence("Square.backward", by_hand(g_node.backward, v), 1)
-    dx, dy = expect_sequence("Multiply.backward", by_hand(f_node.backward, dh), 2)
     ref = torch_grads(lambda x, y: (x * y) ** 2, dict(x=x, y=y), upstream=v)
+    f_node, g_node = Multiply(), Square()
+    f = call(f_node.forward, [x, y])
+    check_value("Multiply().forward([x, y])", f, x * y)
+    g = call(g_node.forward, [f])
+    check_value("Square().forward([h])", g, (x * y) ** 2)
+    (dh,) = expect_sequence("Square.backward", call(g_node.backward, v), 1)
+    dx, dy = expect_sequence("Multiply.backward", call(f_node.backward, dh), 2)
     check_gradient("dx (through Square then Multiply)", dx, ref["x"])
     check_gradient("dy (through Square then Multiply)", dy, ref["y"])
     check_two_nodes_of_one_kind(Multiply, seed)
@@ -42,16 +58,16 @@ def check_two_nodes_of_one_kind(Multiply, seed):
     """Two Multiply nodes in one graph: each must remember its own inputs."""
     a, b, c, d = (randn(seed + i, 2) for i in range(4))
     first, second = Multiply(), Multiply()
-    first.forward([a, b])
-    second.forward([c, d])
-    da, db = expect_sequence("Multiply.backward", by_hand(first.backward, np.ones(2)), 2)
-    mistake = {
+    call(first.forward, [a, b])
+    call(second.forward, [c, d])
+    da, db = expect_sequence("Multiply.backward", call(first.backward, np.ones(2)), 2)
+    shared = (
         "the first node used the second node's inputs: store a node's inputs on the instance "
         "(self.inputs = ...), not on the class or in a global, so two nodes of one kind "
-        "do not overwrite each other.": d
-    }
-    check_gradient("first Multiply node's dx", da, b, known_mistakes=mistake)
-    check_gradient("first Multiply node's dy", db, a, known_mistakes={next(iter(mistake)): c})
+        "do not overwrite each other."
+    )
+    check_gradient("first Multiply node's dx", da, b, known_mistakes={shared: d})
+    check_gradient("first Multiply node's dy", db, a, known_mistakes={shared: c})
 
 
 # --- 2. staged computation --------------------------------------------------------------------
@@ -89,15 +105,24 @@ def fork_mistakes(x, y, variable, uses):
 
 
 def check_staged(staged_forward, staged_backward, x, y):
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    f, cache = staged_forward(x, y)
+    x, y = np.array(x, dtype=np.float64), np.array(y, dtype=np.float64)
     with torch.no_grad():
         expected_f = f_torch(torch.as_tensor(x), torch.as_tensor(y)).numpy()
-    check_value("f", f, expected_f)
-    dx, dy = expect_sequence("staged_backward", by_hand(staged_backward, cache), 2)
     ref = torch_grads(lambda x, y: f_torch(x, y).sum(), dict(x=x, y=y))
-    check_gradient("dx", dx, ref["x"], known_mistakes=fork_mistakes(x, y, "x", USES_OF_X))
-    check_gradient("dy", dy, ref["y"], known_mistakes=fork_mistakes(x, y, "y", USES_OF_Y))
+    swapped = "dx and dy are swapped: staged_backward returns them in the order (dx, dy)."
+    mistakes_x = {swapped: ref["y"], **fork_mistakes(x, y, "x", USES_OF_X)}
+    mistakes_y = {swapped: ref["x"], **fork_mistakes(x, y, "y", USES_OF_Y)}
+
+    f, cache = call(staged_forward, x, y)
+    check_value("f", f, expected_f)
+    dx, dy = expect_sequence("staged_backward", call(staged_backward, cache), 2)
+    if x.ndim and np.shares_memory(np.asarray(dx), np.asarray(dy)):
+        raise GradientMismatch(
+            "dx and dy are the same array in memory, so every `+=` to one also changed the other. "
+            "Start each from its own value (dx = 0.0, dy = 0.0) before accumulating."
+        )
+    check_gradient("dx", dx, ref["x"], known_mistakes=mistakes_x)
+    check_gradient("dy", dy, ref["y"], known_mistakes=mistakes_y)
 
 
 # --- 3. a tiny convolutional network ---------------------------------------------------------
@@ -114,12 +139,19 @@ def check_conv_net(conv_net_forward, conv_net_backward, seed, H, W, k):
         x=randn(seed, H, W), w1=randn(seed + 1, k, k, scale=0.5),
         w2=randn(seed + 2, outputs), y=np.sign(randn(seed + 3, outputs)),
     )
-    loss, cache = conv_net_forward(**inputs)
     with torch.no_grad():
-        expected_loss = conv_net_torch(**{n: torch.as_tensor(v) for n, v in inputs.items()}).item()
-    check_value("loss", loss, expected_loss)
-    dx, dw1, dw2 = expect_sequence("conv_net_backward", by_hand(conv_net_backward, cache), 3)
+        tensors = {n: torch.as_tensor(v) for n, v in inputs.items()}
+        expected_loss = conv_net_torch(**tensors).item()
+        flipped_loss = conv_net_torch(**{**tensors, "w1": tensors["w1"].flip(0, 1)}).item()
     ref = torch_grads(conv_net_torch, inputs)
+    flipped = {
+        "the kernel is flipped: that is a true convolution, but this network (like torch's conv2d) "
+        "uses cross-correlation, z1[i, j] = sum over a, b of x[i+a, j+b] * w1[a, b].": flipped_loss
+    } if k > 1 else {}
+
+    loss, cache = call(conv_net_forward, *inputs.values())
+    check_value("loss", loss, expected_loss, batch_size=outputs, known_mistakes=flipped)
+    dx, dw1, dw2 = expect_sequence("conv_net_backward", call(conv_net_backward, cache), 3)
     check_gradient("dw2", dw2, ref["w2"])
     check_gradient("dw1", dw1, ref["w1"])
     check_gradient("dx", dx, ref["x"])
@@ -130,26 +162,34 @@ def check_conv_net(conv_net_forward, conv_net_backward, seed, H, W, k):
 def check_quadratic_form_grad(quadratic_form_grad, seed, n, column=False, v=1.0):
     shape = (n, 1) if column else (n,)
     x, W = randn(seed, *shape), randn(seed + 1, n, n)  # W is not symmetric
-    got = by_hand(quadratic_form_grad, x, W, v)
     ref = torch_grads(lambda x, W: v * (x.reshape(-1) @ W @ x.reshape(-1)), dict(x=x, W=W))["x"]
-    mistake = {
+    flat = x.reshape(-1)
+    one_side = "x^T W x uses x on both sides, so the gradient has two terms: (W + W^T) x, not only {}."
+    mistakes = {
         "this is 2 W x, right only for a symmetric W: x^T W x uses W from both sides, "
-        "so the gradient is (W + W^T) x.": (2 * v * W @ x.reshape(-1)).reshape(shape)
+        "so the gradient is (W + W^T) x.": (2 * v * W @ flat).reshape(shape),
+        one_side.format("W x"): (v * W @ flat).reshape(shape),
+        one_side.format("W^T x"): (v * W.T @ flat).reshape(shape),
     }
-    check_gradient("quadratic_form_grad", got, ref, known_mistakes=mistake)
+    got = call(quadratic_form_grad, x, W, v)
+    check_gradient("quadratic_form_grad", got, ref, known_mistakes=mistakes)
 
 
 def check_matvec_vjp(matvec_vjp, seed, m, n):
     W, x, v = randn(seed, m, n), randn(seed + 1, n), randn(seed + 2, m)
-    got = by_hand(matvec_vjp, W, v)
     ref = torch_grads(lambda x: torch.as_tensor(W) @ x, dict(x=x), upstream=v)["x"]
     mistakes = {"this is J v; y.backward(v) computes J^T v = W^T v.": W @ v} if m == n else {}
+    got = call(matvec_vjp, W, v)
     check_gradient("matvec_vjp", got, ref, known_mistakes=mistakes)
 
 
 def check_broadcast_add_vjp(broadcast_add_vjp, seed, m, n):
-    v = randn(seed, m, n)
-    A = randn(seed + 1, m, n)
-    got = by_hand(broadcast_add_vjp, v)
+    v, A = randn(seed, m, n), randn(seed + 1, m, n)
     ref = torch_grads(lambda b: torch.as_tensor(A) + b, dict(b=randn(seed + 2, n)), upstream=v)["b"]
+    got = call(broadcast_add_vjp, v)
+    if m != n and np.shape(got) == (m,):
+        raise GradientMismatch(
+            f"broadcast_add_vjp has shape ({m},), expected ({n},): it was summed over the wrong axis. "
+            "b is repeated down the rows (axis 0), so sum over axis 0: v.sum(axis=0)."
+        )
     check_gradient("broadcast_add_vjp", got, ref, batch_size=m)
