@@ -12,12 +12,21 @@ import torch
 import torch.nn.functional as F
 
 from ..arrays import as_float64
-from ..check import GradientMismatch, check_gradient, check_value
+from ..check import LOW_PRECISION, GradientMismatch, check_gradient, check_value
 from ..guard import by_hand, no_autograd
 from ..reference import randn, retained_grads, torch_grads
 from ..table import Report, compare_all
 
 MIN_ACCURACY = 0.93
+
+
+LOOSE = dict(rtol=LOW_PRECISION[0], atol=LOW_PRECISION[1])
+
+
+def tolerance_for(dtype):
+    """A float32 case gets the float32 tolerance whatever type the answer comes back in (a float32
+    loss returned as a Python float still has only float32's digits); float64 cases get the default."""
+    return LOOSE if np.dtype(dtype) != np.float64 else {}
 
 
 def tensor(array):
@@ -46,6 +55,7 @@ def linear_mistakes(x, W, dy):
 def check_linear(Linear, seed, n, d_in, d_out, dtype=np.float64):
     """Forward and backward of a fresh Linear(d_in, d_out) against F.linear with the same weights."""
     layer = Linear(d_in, d_out, np.random.default_rng(seed))
+    tol = tolerance_for(dtype)
     W, b = as_float64(layer.W, "Linear.W"), as_float64(layer.b, "Linear.b")
     if W.shape != (d_out, d_in) or b.shape != (d_out,):
         raise GradientMismatch(
@@ -57,7 +67,7 @@ def check_linear(Linear, seed, n, d_in, d_out, dtype=np.float64):
         dy = randn(seed + offset + 1, n, d_out)
         y = layer.forward(x)
         with torch.no_grad():
-            check_value("Linear.forward(x)", y, F.linear(tensor(x), tensor(W), tensor(b)).numpy())
+            check_value("Linear.forward(x)", y, F.linear(tensor(x), tensor(W), tensor(b)).numpy(), **tol)
         dx = by_hand(layer.backward, dy)
         ref = torch_grads(F.linear, dict(input=x, weight=W, bias=b), upstream=dy)
         mistakes = linear_mistakes(as_float64(x), W, dy)
@@ -65,11 +75,11 @@ def check_linear(Linear, seed, n, d_in, d_out, dtype=np.float64):
             mistakes["dW kept the previous batch's gradient and added this one's: backward should "
                       "set self.dW = ..., not add to it."] = ref["weight"] + previous_dW
         with_hint("dW = dy^T x has shape (d_out, N) @ (N, d_in) = (d_out, d_in), the shape of W.",
-                  check_gradient, "Linear.dW", layer.dW, ref["weight"], known_mistakes=mistakes)
+                  check_gradient, "Linear.dW", layer.dW, ref["weight"], known_mistakes=mistakes, **tol)
         with_hint("b is added to every row of the batch, so db = dy summed over the batch axis.",
-                  check_gradient, "Linear.db", layer.db, ref["bias"], batch_size=n)
+                  check_gradient, "Linear.db", layer.db, ref["bias"], batch_size=n, **tol)
         with_hint("dx = dy W has shape (N, d_out) @ (d_out, d_in) = (N, d_in), the shape of x.",
-                  check_gradient, "dx = Linear.backward(dy)", dx, ref["input"], known_mistakes=mistakes)
+                  check_gradient, "dx = Linear.backward(dy)", dx, ref["input"], known_mistakes=mistakes, **tol)
         previous_dW = ref["weight"]
     check_parameter_pairs(layer)
 
@@ -128,14 +138,14 @@ def check_activation(Activation, kind, seed, shape, dtype=np.float64):
     y = layer.forward(x)
     other.forward(randn(seed + 2, *shape))  # a second layer of the same kind must not disturb the first
     with torch.no_grad():
-        check_value(f"{name}.forward(x)", y, torch_fn(tensor(x)).numpy())
+        check_value(f"{name}.forward(x)", y, torch_fn(tensor(x)).numpy(), **tolerance_for(dtype))
     dx = by_hand(layer.backward, dy)
     ref = torch_grads(torch_fn, dict(input=x), upstream=dy)["input"]
     known = mistakes(as_float64(x), dy)
     known["this is the gradient at the input of another layer: keep what backward needs on self, "
           "so that two layers of one kind do not share it."] = torch_grads(
         torch_fn, dict(input=randn(seed + 2, *shape)), upstream=dy)["input"]
-    check_gradient(f"dx = {name}.backward(dy)", dx, ref, known_mistakes=known)
+    check_gradient(f"dx = {name}.backward(dy)", dx, ref, known_mistakes=known, **tolerance_for(dtype))
 
 
 def check_relu(ReLU, seed, shape, dtype=np.float64):
@@ -171,12 +181,12 @@ def check_softmax_cross_entropy(SoftmaxCrossEntropy, seed, n, k, dtype=np.float6
     ref = torch_grads(lambda x: F.cross_entropy(x, torch.as_tensor(target)), dict(x=logits))["x"]
     with torch.no_grad():
         expected = F.cross_entropy(tensor(logits), torch.as_tensor(target)).item()
-    check_value("SoftmaxCrossEntropy.forward(logits, target)", loss, expected, known_mistakes={
+    check_value("SoftmaxCrossEntropy.forward(logits, target)", loss, expected, **tolerance_for(dtype), known_mistakes={
         f"the loss was summed over the batch: it is the mean over the N={n} rows.": n * expected,
     })
     dlogits = by_hand(loss_fn.backward)
     check_gradient("dlogits = SoftmaxCrossEntropy.backward()", dlogits, ref, batch_size=n,
-                   known_mistakes=softmax_ce_mistakes(as_float64(logits), target, ref))
+                   known_mistakes=softmax_ce_mistakes(as_float64(logits), target, ref), **tolerance_for(dtype))
 
 
 # --- 4. Sequential and sgd_step --------------------------------------------------------------------
@@ -555,6 +565,7 @@ def check_network(model, loss_fn, X, y):
     """Every layer's gradients against an equivalent float64 torch model with the same weights.
 
     Walks the layers one at a time from the loss down, so the first failure names the layer at fault.
+    Uses the float32 tolerance throughout: a float32 network is fine, and real slips are far outside it.
     """
     if not hasattr(model, "layers"):
         raise CannotMirror("the model has no .layers list")
@@ -577,11 +588,11 @@ def check_network(model, loss_fn, X, y):
     h = X
     for layer in layers:
         h = layer.forward(h)
-    check_value("the loss of your network", loss_fn.forward(h, y), values["loss"])
+    check_value("the loss of your network", loss_fn.forward(h, y), values["loss"], **LOOSE)
     n, top = len(y), f"h{len(layers)}"
     d = by_hand(loss_fn.backward)
     check_gradient(f"dlogits from {type(loss_fn).__name__}.backward()", d, grads[top], batch_size=n,
-                   known_mistakes=softmax_ce_mistakes(values[top], y, grads[top]))
+                   known_mistakes=softmax_ce_mistakes(values[top], y, grads[top]), **LOOSE)
     for i in reversed(range(len(layers))):
         layer, kind, name = layers[i], kinds[i], f"layer {i} ({type(layers[i]).__name__})"
         x_in = X if i == 0 else values[f"h{i}"]
@@ -589,9 +600,11 @@ def check_network(model, loss_fn, X, y):
         d = by_hand(layer.backward, d)
         if kind == "linear":
             W = inputs[f"W{i}"]
-            check_gradient(f"{name}.dW", layer.dW, grads[f"W{i}"], known_mistakes=linear_mistakes(x_in, W, upstream))
-            check_gradient(f"{name}.db", layer.db, grads[f"b{i}"], batch_size=n)
+            check_gradient(f"{name}.dW", layer.dW, grads[f"W{i}"], known_mistakes=linear_mistakes(x_in, W, upstream),
+                           **LOOSE)
+            check_gradient(f"{name}.db", layer.db, grads[f"b{i}"], batch_size=n, **LOOSE)
             known = linear_mistakes(x_in, W, upstream)
         else:
             known = ACTIVATIONS[kind][1](x_in, upstream)
-        check_gradient(f"{name}: dx returned by backward", d, grads[f"h{i}"], batch_size=n, known_mistakes=known)
+        check_gradient(f"{name}: dx returned by backward", d, grads[f"h{i}"], batch_size=n, known_mistakes=known,
+                       **LOOSE)
