@@ -120,6 +120,13 @@ TARGET_MISTAKES = [
 ]
 
 
+def call(function, *args, namespace=None, own=()):
+    """Run student code on private copies of the arguments with autograd blocked, and with the
+    reference versions of the notebook's other graded functions (all but `own`) in place."""
+    with reference_pieces(namespace, keep=own):
+        return by_hand(function, *copy.deepcopy(args))
+
+
 def tolerance_for(dtype, *answers):
     """The float32 tolerance when the case is float32 or an answer is; else each check's default.
 
@@ -360,10 +367,10 @@ def target_mistakes(target, K, alpha):
 
 def check_smooth_targets(smooth_targets, seed, N, K, alpha):
     target = labels(seed, N, K)
-    got = smooth_targets(target.copy(), K, alpha)
-    expected = ref_smooth_targets(target, K, alpha)
+    expected, mistakes = ref_smooth_targets(target, K, alpha), target_mistakes(target, K, alpha)
+    got = call(smooth_targets, target, K, alpha)
     try:
-        check_value("smooth_targets(target, K, alpha)", got, expected, known_mistakes=target_mistakes(target, K, alpha))
+        check_value("smooth_targets(target, K, alpha)", got, expected, known_mistakes=mistakes)
     except GradientMismatch as exc:
         q = as_float64(got)
         rows = q.sum(axis=-1) if q.shape == expected.shape else np.ones(1)
@@ -379,14 +386,14 @@ def check_smooth_targets(smooth_targets, seed, N, K, alpha):
 def check_smoothed_nll(smoothed_nll, seed, N, K, alpha, dtype=np.float64, namespace=None):
     logits, target = decent_logits(seed, N, K)
     logits = logits.astype(dtype)
-    with reference_pieces(namespace, keep=("smoothed_nll",)):
-        got = smoothed_nll(logits.copy(), target.copy(), alpha)
     z = torch.as_tensor(as_float64(logits))
+    expected = ref_smoothed_nll(logits, target, alpha)
     mistakes = {
         description: float(smoothed_nll_torch(z, target, float(alpha), wrong_share=share, true_weight=weight))
         for description, share, weight in TARGET_MISTAKES
     }
-    check_value("smoothed_nll", as_scalar("smoothed_nll", got), ref_smoothed_nll(logits, target, alpha),
+    got = call(smoothed_nll, logits, target, alpha, namespace=namespace, own=("smoothed_nll",))
+    check_value("smoothed_nll", as_scalar("smoothed_nll", got), expected,
                 batch_size=N, known_mistakes=mistakes, **tolerance_for(dtype, got))
     print(f"smoothed_nll ok ({case(N=N, K=K, alpha=alpha, dtype=dtype)})")
 
@@ -425,16 +432,15 @@ def nll_grad_mistakes(logits, target, alpha):
 def check_smoothed_nll_grad(smoothed_nll_grad, seed, N, K, alpha, dtype=np.float64, namespace=None):
     logits, target = decent_logits(seed, N, K)
     logits = logits.astype(dtype)
-    with reference_pieces(namespace, keep=("smoothed_nll_grad",)):
-        result = by_hand(smoothed_nll_grad, logits.copy(), target.copy(), alpha)
+    expected_dlogits, expected_dalpha = ref_smoothed_nll_grad(logits, target, alpha)
+    mistakes_dlogits, mistakes_dalpha = nll_grad_mistakes(logits, target, alpha)
+    result = call(smoothed_nll_grad, logits, target, alpha, namespace=namespace, own=("smoothed_nll_grad",))
     if not isinstance(result, (tuple, list)) or len(result) != 2:
         raise GradientMismatch(
             f"smoothed_nll_grad should return a pair (dlogits, dalpha), got {type(result).__name__}"
             f"{f' of length {len(result)}' if hasattr(result, '__len__') else ''}."
         )
     dlogits, dalpha = result
-    expected_dlogits, expected_dalpha = ref_smoothed_nll_grad(logits, target, alpha)
-    mistakes_dlogits, mistakes_dalpha = nll_grad_mistakes(logits, target, alpha)
     check_gradient("dlogits", dlogits, expected_dlogits, batch_size=N, known_mistakes=mistakes_dlogits,
                    **tolerance_for(dtype, dlogits))
     check_gradient("dalpha", as_scalar("dalpha", dalpha), expected_dalpha, batch_size=N,
@@ -453,13 +459,13 @@ def check_manual_backward(network_backward, manual_backward, seed, N, K, alpha, 
     cache = make_cache(params, x, y, alpha, dtype)
     label = f"  [{case(N=N, K=K, alpha=alpha, dtype=dtype)}]"
     dg = randn(seed + 7, N, K).astype(dtype)  # any upstream gradient on the logits
+    expected, expected_net = network_grads(cache), ref_network_backward(cache, dg)
 
-    with reference_pieces(namespace, keep=("network_backward", "manual_backward")):
-        got = by_hand(manual_backward, copy.deepcopy(cache))
-        got_net = by_hand(network_backward, copy.deepcopy(cache), dg.copy())
+    own = ("network_backward", "manual_backward")
+    got = call(manual_backward, cache, namespace=namespace, own=own)
+    got_net = call(network_backward, cache, dg, namespace=namespace, own=own)
     if not isinstance(got, dict):
         raise NotAnArray(f"manual_backward should return a dict of gradients keyed by name, got {type(got).__name__}.")
-    expected = network_grads(cache)
     names = LOSS_PART + NET_PART
     got = {n: one_number(got[n]) if n in ("n3", "alpha") else got[n] for n in names if n in got}
     rows = compare_all({n + label: got[n] for n in names if n in got},
@@ -469,7 +475,6 @@ def check_manual_backward(network_backward, manual_backward, seed, N, K, alpha, 
 
     if not isinstance(got_net, dict):
         raise NotAnArray(f"network_backward should return a dict of gradients keyed by name, got {type(got_net).__name__}.")
-    expected_net = ref_network_backward(cache, dg)
     tag = "network_backward(cache, dg): "
     rows += compare_all({tag + n + label: got_net[n] for n in PARAMS if n in got_net},
                         {tag + n + label: expected_net[n] for n in PARAMS}, **tolerance_for(dtype)).rows
@@ -519,11 +524,10 @@ def check_alpha_hypergradient(alpha_hypergradient, seed, K, N_train, N_val, s, l
     x_train, y_train = make_batch(seed + 1, N_train, D, K, dtype)
     x_val, y_val = make_batch(seed + 2, N_val, D, K, dtype)
     args = (x_train, y_train, x_val, y_val, lr)
-    with reference_pieces(namespace, keep=("alpha_hypergradient",)):
-        got = by_hand(alpha_hypergradient, copy.deepcopy(params), s, *copy.deepcopy(args))
     expected = hypergradient_torch(params, s, *args)
     mistakes = {text: hypergradient_torch(params, s, *args, mistake=name)
                 for name, text in HYPERGRADIENT_MISTAKES.items()}
+    got = call(alpha_hypergradient, params, s, *args, namespace=namespace, own=("alpha_hypergradient",))
     settings = case(K=K, N_train=N_train, N_val=N_val, s=s, lr=lr, dtype=dtype)
     try:
         check_gradient("alpha_hypergradient", as_scalar("alpha_hypergradient", got), expected,
@@ -547,7 +551,7 @@ def check_sgd_update(sgd_update, seed, K, N=16, D=6, H=5, alpha=0.1, lr=0.05, dt
     cache = make_cache(params, x, y, alpha)
     grads = network_grads(cache)
     loss_before = cache["o"]
-    new = sgd_update(copy.deepcopy(params), {n: grads[n].astype(dtype) for n in grads}, lr)
+    new = call(sgd_update, params, {n: grads[n].astype(dtype) for n in grads}, lr)
     if not isinstance(new, dict) or any(n not in new for n in PARAMS):
         raise GradientMismatch(
             f"sgd_update should return a dict with every parameter ({', '.join(PARAMS)}), got "
@@ -632,15 +636,19 @@ def check_training_loop(train_learned_alpha, seed, hidden=16, steps=40, s0=0.0, 
     data = (x_train, y_train, x_val, y_val)
     settings = case(hidden=hidden, steps=steps, s0=s0, lr=lr, hyper_lr=hyper_lr)
 
-    with threadpool_limits(1), reference_pieces(namespace, keep=("train_learned_alpha",)):
-        fixed = by_hand(train_learned_alpha, copy.deepcopy(params), s0, *copy.deepcopy(data), lr, 0.0, steps)
-        learned = by_hand(train_learned_alpha, copy.deepcopy(params), s0, *copy.deepcopy(data), lr, hyper_lr, steps)
+    alpha0 = float(sigmoid(s0))
+    reference = train_fixed_alpha(params, alpha0, x_train, y_train, lr, steps)
+    start, after = val_nll(params, x_val, y_val), val_nll(reference, x_val, y_val)
+
+    own = ("train_learned_alpha",)
+    with threadpool_limits(1):
+        fixed = call(train_learned_alpha, params, s0, *data, lr, 0.0, steps, namespace=namespace, own=own)
+        learned = call(train_learned_alpha, params, s0, *data, lr, hyper_lr, steps, namespace=namespace, own=own)
     for name, result in (("with hyper_lr = 0", fixed), ("", learned)):
         if not isinstance(result, (tuple, list)) or len(result) != 3:
             raise GradientMismatch(f"train_learned_alpha should return (params, s, history) {name}.")
 
     # alpha = sigmoid(s) stays in (0, 1), and with hyper_lr = 0 it stays at sigmoid(s0)
-    alpha0 = float(sigmoid(s0))
     alphas_fixed, _ = read_history(fixed[2], steps)
     alphas, losses = read_history(learned[2], steps)
     for run, values in (("with hyper_lr = 0", alphas_fixed), (f"with hyper_lr = {hyper_lr:g}", alphas)):
@@ -656,8 +664,6 @@ def check_training_loop(train_learned_alpha, seed, hidden=16, steps=40, s0=0.0, 
                                f"runs from {alphas_fixed[0]:.4g} to {alphas_fixed[-1]:.4g}.")
 
     # hyper_lr = 0: plain gradient descent on the smoothed training loss
-    reference = train_fixed_alpha(params, alpha0, x_train, y_train, lr, steps)
-    start, after = val_nll(params, x_val, y_val), val_nll(reference, x_val, y_val)
     fixed_params, new_params = read_params(fixed[0]), read_params(learned[0])
     uphill = None
     for name in PARAMS:
