@@ -123,6 +123,7 @@ def grade(job):
     start = time.monotonic()
     outcome = Outcome(job.assignment, job.student, ok=False)
     log_text = io.StringIO()
+    here = os.getcwd()  # nbgrader changes into the course folder and does not come back
     try:
         work, submitted = make_working_copy(job)
         problems = []
@@ -149,6 +150,8 @@ def grade(job):
     except Exception as error:  # noqa: BLE001 (a broken submission must not stop the class)
         outcome.reason = f"grading failed: {first_line(error)}"
         log_text.write(traceback.format_exc())
+    finally:
+        os.chdir(here)
     outcome.seconds = time.monotonic() - start
     outcome.log = log_text.getvalue()[-20000:]
     return outcome

@@ -26,6 +26,17 @@ def class_grades(course, assignments=None):
     return grades
 
 
+def grouped(flags, shown=2):
+    """One line per flag letter: its first messages and how many more."""
+    lines = []
+    for code in ORDER:
+        same = [f for f in flags if f["code"] == code]
+        if same:
+            text = "; ".join(f"{'[' + f['cell'] + '] ' if f.get('cell') else ''}{f['message']}" for f in same[:shown])
+            lines.append(f"{code} {text}" + (f" (+{len(same) - shown} more)" if len(same) > shown else ""))
+    return lines
+
+
 def fmt(number):
     return f"{number:g}" if number == int(number) else f"{number:.1f}"
 
@@ -57,9 +68,7 @@ def table(course, assignments=None, details=True):
             if status and not status.graded:
                 not_graded.append(f"  {student} / {assignment}: {status.reason}")
             elif flags and details:
-                notes.extend(f"  {student} / {assignment}: {flag['code']} "
-                             f"{'[' + flag['cell'] + '] ' if flag.get('cell') else ''}{flag['message']}"
-                             for flag in flags)
+                notes.extend(f"  {student} / {assignment}: {line}" for line in grouped(flags))
         name = student if len(student) <= name_width else student[:name_width - 1] + "…"
         lines.append(name.ljust(name_width) + "  " + "  ".join(cells))
     means = []

