@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import torch
 
+from autograde.guard import autograd_allowed
 from autograde import AutogradCalled, by_hand, compare_all, no_autograd, numerical_gradient, relative_error
 from autograde.reference import randn, retained_grads, torch_grads
 
@@ -109,6 +110,16 @@ def test_guard_names_the_function():
 
     with pytest.raises(AutogradCalled, match=r"staged_backward\(\)"):
         by_hand(staged_backward)
+
+
+def test_autograd_allowed_lifts_the_guard_for_a_block_only():
+    t = torch.ones(2, requires_grad=True)
+    with no_autograd("student()"):
+        with autograd_allowed():
+            t.sum().backward()  # the grader's reference inside a student's call
+        with pytest.raises(AutogradCalled):
+            t.sum().backward()
+    assert t.grad.tolist() == [1.0, 1.0]
 
 
 def test_guard_restores_autograd_after_an_error():

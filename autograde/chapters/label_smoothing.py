@@ -22,35 +22,12 @@ from functools import lru_cache
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.autograd import forward_ad
-from torch.autograd.variable import Variable
 
 from ..arrays import NotAnArray, as_float64, is_low_precision
 from ..check import LOW_PRECISION, GradientMismatch, check_gradient, check_value
-from ..guard import by_hand
+from ..guard import autograd_allowed, by_hand
 from ..reference import randn
 from ..table import Report, compare_all
-
-# --- autograd for the grader's own code, even inside a guarded student call ---------------------
-
-# Everything autograde.guard switches off, as it is when this module is imported (before any guard).
-_AUTOGRAD = [(torch.Tensor, "backward"), (torch.autograd, "backward"), (torch.autograd, "grad"),
-             (Variable, "_execution_engine"), (forward_ad, "make_dual")]
-_ORIGINAL = [(owner, attr, getattr(owner, attr)) for owner, attr in _AUTOGRAD]
-
-
-@contextlib.contextmanager
-def autograd_allowed():
-    """Autograd on while the block runs; whatever was in place (a guard, or nothing) afterwards."""
-    current = [(owner, attr, getattr(owner, attr)) for owner, attr, _ in _ORIGINAL]
-    try:
-        for owner, attr, original in _ORIGINAL:
-            setattr(owner, attr, original)
-        yield
-    finally:
-        for owner, attr, value in current:
-            setattr(owner, attr, value)
-
 
 def with_autograd(function):
     @functools.wraps(function)
