@@ -70,6 +70,20 @@ def findings(nb, master):
     return found
 
 
+def drop_duplicate_ids(nb):
+    """Keep the nbgrader identity on the last copy of a duplicated cell only (as DeduplicateIds
+    does) but remove the metadata of the other copies entirely: DeduplicateIds leaves `{}`, which
+    nbgrader's metadata check then rejects as "an old version" and the whole notebook fails."""
+    seen = set()
+    for cell in reversed(nb.cells):
+        name = grade_id(cell)
+        if name is None:
+            continue
+        if name in seen:
+            del cell.metadata["nbgrader"]
+        seen.add(name)
+
+
 def released_source(original):
     """What the student was handed: the master's source without its hidden tests."""
     cell = NotebookNode(source=original.source, cell_type=original.cell_type)

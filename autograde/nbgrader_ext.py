@@ -65,7 +65,9 @@ class RestoreGradedCells(NbGraderPreprocessor):
         info = resources["nbgrader"]
         with Gradebook(info["db_url"]) as gb:
             master = cell_integrity.master_cells(gb, info["notebook"], info["assignment"])
-        for name, message in cell_integrity.findings(nb, master) + cell_integrity.restore_missing(nb, master):
+        found = cell_integrity.findings(nb, master)
+        cell_integrity.drop_duplicate_ids(nb)
+        for name, message in found + cell_integrity.restore_missing(nb, master):
             add_flag(nb, "T", message, name)
         return nb, resources
 
