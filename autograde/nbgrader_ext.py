@@ -18,7 +18,7 @@ import signal
 import time
 
 from jupyter_client.manager import AsyncKernelManager
-from nbclient.exceptions import DeadKernelError
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.v4 import new_markdown_cell, new_output
 from nbgrader import utils
 from nbgrader.api import Gradebook
@@ -155,6 +155,10 @@ class SandboxedExecute(Execute):
             return cell, resources
         try:
             return super().preprocess_cell(cell, resources, index)
+        except CellTimeoutError as error:  # raised instead of interrupting when output stops coming
+            cell.outputs.append(error_output("CellTimeoutError", str(error).splitlines()[0]))
+            self.shutdown_kernel = "immediate"
+            return cell, resources
         except DeadKernelError:
             how = self._death_cause()
             cell.outputs.append(error_output("KernelDied", f"the kernel died while running this cell: {how}"))

@@ -26,7 +26,8 @@ from autograde.samples.bad_inputs import BAD_INPUTS
 pytestmark = pytest.mark.nbgrader
 
 ASSIGNMENT = "01_chain_rule" if "01_chain_rule" in available_assignments() else available_assignments()[0]
-LIMITS = Settings(workers=2, cell_timeout=5, notebook_timeout=15, memory_mb=1536, progress=False)
+# short enough for the endless loop, long enough for a loaded 2-core machine
+LIMITS = Settings(workers=2, cell_timeout=15, notebook_timeout=30, memory_mb=1536, progress=False)
 
 
 def new_course(tmp_path_factory, name, bad_inputs):
