@@ -237,10 +237,19 @@ def full_jacobian_vjp(z, g):
     return np.einsum("...ij,...i->...j", J, g)
 
 
+def jacobian_per_example_vjp(z, g):
+    out = np.empty_like(z)
+    for n in np.ndindex(z.shape[:-1]):
+        p = grader.softmax_over(z[n], -1)
+        out[n] = (np.diag(p) - np.outer(p, p)).T @ g[n]
+    return out
+
+
 def test_a_vjp_that_builds_the_jacobian_is_caught_and_a_frugal_one_is_not(master):
-    grader.check_softmax_vjp(full_jacobian_vjp, 9, (4, 3))  # right values ...
-    assert "build the Jacobians" in message_of(grader.check_no_full_jacobian, full_jacobian_vjp, 10)
-    grader.check_no_full_jacobian(master["softmax_vjp"], 10)  # ... and the frugal one passes
+    for builds_jacobians in (full_jacobian_vjp, jacobian_per_example_vjp):
+        grader.check_softmax_vjp(builds_jacobians, 9, (4, 3))  # right values ...
+        assert "build a Jacobian" in message_of(grader.check_no_full_jacobian, builds_jacobians, 10)
+    grader.check_no_full_jacobian(master["softmax_vjp"], 10)  # ... and the frugal ones pass
     grader.check_no_full_jacobian(master["log_softmax_vjp"], 10)
 
 
@@ -416,3 +425,175 @@ def test_lecture_loss_of_one_moving_logit(lecture):
     np.testing.assert_allclose(np.gradient(loss, ts)[1:-1], slope[1:-1], atol=5e-3)
     assert abs(loss[0] - (np.log(np.e + 1) + 40)) < 1e-12
     assert 0 <= loss[-1] < np.exp(-38) and abs(slope[-1]) < np.exp(-38)
+
+
+# --- after review: inputs, guards, tolerances, further mistakes ----------------------------------
+
+def softmax_in_place(z):
+    z -= z.max(axis=-1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=-1, keepdims=True)
+    return z
+
+
+def test_functions_that_change_their_inputs_in_place_pass(master):
+    grader.check_softmax(softmax_in_place, Z)
+    grader.check_log_softmax(lambda z: np.log(softmax_in_place(z)), Z)
+
+    def vjp_in_place(z, g):
+        p = softmax_in_place(z)
+        g -= np.sum(g * p, axis=-1, keepdims=True)
+        g *= p
+        return g
+    grader.check_softmax_vjp(vjp_in_place, 3, (2, 3, 4))
+
+    def grad_in_place(z, t):
+        p = softmax_in_place(z)
+        p[np.arange(len(t)), t] -= 1
+        t[:] = 0  # spoils the targets: the grader's own copy must not notice
+        p /= len(p)
+        return p
+    grader.check_cross_entropy_grad(grad_in_place, Z, T)
+
+    def backward_in_place(v, y):
+        grads = master["staged_backward"](v, y)
+        v["h"] *= 0  # the forward values are the student's copy
+        return grads
+    assert grader.check_staged(master["staged_forward"], backward_in_place, 0, 4, 3).points(6) == 6
+
+
+def test_forward_functions_run_with_autograd_blocked():
+    def softmax_by_autograd(z):
+        t = torch.tensor(z, requires_grad=True)
+        torch.logsumexp(t, dim=-1).sum().backward()
+        return t.grad
+    with pytest.raises(AutogradCalled):
+        grader.check_softmax(softmax_by_autograd, Z)
+
+    def log_softmax_by_func(z):
+        t = torch.as_tensor(z)
+        return torch.log(torch.func.grad(lambda t: torch.logsumexp(t, dim=-1).sum())(t))
+    with pytest.raises(AutogradCalled):
+        grader.check_log_softmax(log_softmax_by_func, Z)
+
+
+def test_library_versions_are_refused_where_the_point_is_to_write_them(master):
+    import scipy.special
+
+    refused = [
+        (grader.check_softmax, (lambda z: torch.softmax(torch.as_tensor(z), -1), Z), "torch.softmax"),
+        (grader.check_softmax, (lambda z: torch.as_tensor(z).softmax(-1), Z), "Tensor.softmax"),
+        (grader.check_softmax, (lambda z: torch.nn.Softmax(dim=-1)(torch.as_tensor(z)), Z), "F.softmax"),
+        (grader.check_softmax, (lambda z: scipy.special.softmax(z, axis=-1), Z), "scipy.special.softmax"),
+        (grader.check_log_softmax, (lambda z: F.log_softmax(torch.as_tensor(z), -1), Z), "F.log_softmax"),
+        (grader.check_nll_loss, (lambda lp, t: F.nll_loss(torch.as_tensor(lp), torch.as_tensor(t)), 0, (4, 3)),
+         "F.nll_loss"),
+        (grader.check_cross_entropy, (lambda z, t: grader.cross_entropy_torch(torch.as_tensor(z), t), Z, T),
+         "F.cross_entropy"),
+    ]
+    originals = (torch.softmax, torch.Tensor.softmax, F.softmax, F.cross_entropy, scipy.special.softmax)
+    for check, args, api in refused:
+        with pytest.raises(grader.LibraryCalled, match=f"called {api}"):
+            check(*args)
+    assert originals == (torch.softmax, torch.Tensor.softmax, F.softmax, F.cross_entropy, scipy.special.softmax)
+    # logsumexp is allowed, and from exercise 3 on a library softmax is too
+    grader.check_log_softmax(lambda z: z - scipy.special.logsumexp(z, axis=-1, keepdims=True), Z)
+    grader.check_cross_entropy(
+        lambda z, t: np.mean(torch.logsumexp(torch.as_tensor(z), -1).numpy() - grader.pick(z, t)), Z, T)
+    grader.check_cross_entropy_grad(
+        lambda z, t: (torch.softmax(torch.as_tensor(z), -1).numpy() - np.eye(3)[t]) / len(z), Z, T)
+
+
+def test_a_loss_is_one_number_in_any_container(master):
+    right = lambda z, t: -grader.pick(master["log_softmax"](z), t).mean()  # noqa: E731
+    grader.check_cross_entropy(lambda z, t: np.reshape(right(z, t), (1,)), Z, T)
+    grader.check_cross_entropy(lambda z, t: np.reshape(right(z, t), (1, 1)), Z, T)
+    grader.check_cross_entropy(lambda z, t: torch.tensor([right(z, t)]), Z, T)
+    grader.check_cross_entropy(lambda z, t: np.float32(right(z, t)), Z, T)
+    grader.check_nll_loss(lambda lp, t: [-grader.pick(lp, t).mean()], 0, (2, 3, 4))
+    text = message_of(grader.check_nll_loss, lambda lp, t: -grader.pick(lp, t), 0, (2, 3, 4))
+    assert "N = 6 per-example losses" in text and "take their mean" in text
+    text = message_of(grader.check_cross_entropy, lambda z, t: -master["log_softmax"](z), Z, T)
+    assert "expected one number, got shape (4, 3)" in text
+
+
+def float32_cross_entropy(z, t):
+    z = np.asarray(z, dtype=np.float32)
+    m = z.max(axis=-1, keepdims=True)
+    return float(np.mean(m[..., 0] + np.log(np.exp(z - m).sum(axis=-1)) - grader.pick(z, t)))
+
+
+def test_float32_answers_pass_even_as_python_floats_and_float64_ones_are_held_tighter(master):
+    for z in grader.extreme_logits(seed=5) + [Z]:
+        t = grader.targets(6, z.shape[:-1], z.shape[-1])
+        grader.check_cross_entropy(float32_cross_entropy, z, t)  # float32 arithmetic, a Python float
+        grader.check_cross_entropy_grad(
+            lambda z, t: master["cross_entropy_grad"](z.astype(np.float32), t).astype(np.float32), z, t)
+    off = lambda z: master["softmax"](z) * (1 + 2e-4)  # noqa: E731
+    grader.check_softmax(lambda z: off(z).astype(np.float32), Z)
+    assert "precision was lost" in message_of(grader.check_softmax, off, Z)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the wrong forms overflow
+def test_unstable_forms_are_told_apart(master):
+    def global_max(z):
+        e = np.exp(z - z.max())
+        return e / e.sum(axis=-1, keepdims=True)
+    for z in grader.extreme_logits(seed=5)[1:]:
+        text = message_of(grader.check_softmax, global_max, z)
+        assert "max of the whole array" in text and "subtract the max first" not in text
+        text = message_of(grader.check_softmax, naive_softmax, z)
+        assert "subtract the max first" in text and "whole array" not in text
+    for z in (np.array([1000.0, 1001.0, 1002.0]), np.array([-800.0, -799.5, -801.0])):
+        jacobian = lambda z: np.diag(naive_softmax(z)) - np.outer(naive_softmax(z), naive_softmax(z))  # noqa: E731
+        assert "subtract the max first" in message_of(grader.check_softmax_jacobian, jacobian, z)
+        grader.check_softmax_jacobian(master["softmax_jacobian"], z)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the wrong forms overflow
+def test_vjps_are_checked_on_huge_logits(master):
+    def naive_vjp(z, g):
+        p = naive_softmax(z)
+        return p * (g - np.sum(g * p, axis=-1, keepdims=True))
+    grader.check_softmax_vjp(naive_vjp, 1, (4, 3))  # small logits cannot tell ...
+    assert "subtract the max first" in message_of(grader.check_softmax_vjp, naive_vjp, 1, (4, 3), True)
+    for shape in [(3, 4), (2, 3, 5), (6,)]:  # ... huge ones can; the master passes them
+        grader.check_softmax_vjp(master["softmax_vjp"], 2, shape, True)
+        grader.check_log_softmax_vjp(master["log_softmax_vjp"], 2, shape, True)
+
+
+def test_divisors_other_than_n_are_named(master):
+    z3, t3 = grader.logits(7, 2, 3, 4), grader.targets(8, (2, 3), 4)
+    grad = lambda d: lambda z, t: (grader.softmax_over(z, -1) - np.eye(z.shape[-1])[t]) / d(z)  # noqa: E731
+    assert "divided by K = 3" in message_of(grader.check_cross_entropy_grad, grad(lambda z: 3), Z, T)
+    assert "divided by z.shape[0] = 2" in message_of(grader.check_cross_entropy_grad, grad(len), z3, t3)
+    text = message_of(grader.check_cross_entropy_grad, grad(len), grader.logits(9, 5), np.array(2))
+    assert "a single vector is one example" in text
+    text = message_of(grader.check_cross_entropy,
+                      lambda z, t: -grader.pick(master["log_softmax"](z), t).sum() / len(z), z3, t3)
+    assert "divided by z.shape[0] = 2" in text
+    text = message_of(grader.check_cross_entropy,
+                      lambda z, t: np.mean(z.max(-1) - grader.pick(z, t)), Z, T)
+    assert "log(sum(exp(z - m))) term is missing" in text
+
+
+def test_a_missing_keepdims_is_explained(master):
+    def no_keepdims(z):
+        e = np.exp(z - z.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1)
+    text = message_of(grader.check_softmax, no_keepdims, grader.logits(1, 7, 5))
+    assert "could not be broadcast" in text and "keepdims=True" in text
+    text = message_of(grader.check_softmax, no_keepdims, grader.logits(1, 4, 4))  # square: no error
+    assert "without keepdims=True" in text and "sums over the last axis are" in text
+    torch_no_keepdims = lambda z, g: torch.as_tensor(g) - torch.as_tensor(z).sum(-1)  # noqa: E731
+    assert "keepdims=True" in message_of(grader.check_log_softmax_vjp, torch_no_keepdims, 1, (3, 5))
+
+
+def test_staged_names_an_n_by_n_block(master):
+    def block(v, y):
+        grads = master["staged_backward"](v, y)
+        grads["l"] = np.zeros_like(v["l"])
+        grads["l"][:, y] = grads["picked"]
+        return grads
+    report = grader.check_staged(master["staged_forward"], block, 0, 4, 3)
+    assert report.points(6) < 6 and "an N x N block" in str(report)

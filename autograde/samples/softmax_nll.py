@@ -6,7 +6,7 @@ ALL_CELLS = ["test_softmax", "test_log_softmax", "test_nll_loss", "test_cross_en
              "test_softmax_jacobian", "test_staged"]
 
 # Right answers written another way: torch tensors, float32, loops, einsum, reshape instead of
-# take_along_axis, log-sum-exp instead of log_softmax.
+# take_along_axis, scipy's logsumexp instead of log_softmax, a loss of shape (1,).
 WRITTEN_DIFFERENTLY = {
     "softmax": '''
 def softmax(z):
@@ -34,11 +34,10 @@ def nll_loss(logp, target):
 
 
 def cross_entropy(z, target):
+    from scipy.special import logsumexp
     z = np.asarray(z, dtype=np.float32)
-    m = z.max(axis=-1, keepdims=True)
-    log_sum_exp = m[..., 0] + np.log(np.exp(z - m).sum(axis=-1))
     picked = np.take_along_axis(z, np.asarray(target)[..., None], axis=-1)[..., 0]
-    return float(np.mean(log_sum_exp - picked))
+    return np.reshape(np.mean(logsumexp(z, axis=-1) - picked), (1,))   # one number, in shape (1,)
 ''',
     "ce_grad": '''
 def cross_entropy_grad(z, target):
@@ -86,6 +85,24 @@ def staged_backward(v, y):
 ''',
 }
 
+LOG_SOFTMAX = '''
+def log_softmax(z):
+    z = np.asarray(z, dtype=np.float64)
+    shifted = z - z.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+'''
+
+AUTOGRAD_SOFTMAX = '''
+def softmax(z):
+    t = torch.as_tensor(np.asarray(z, dtype=np.float64))
+    return torch.func.grad(lambda t: torch.logsumexp(t, dim=-1).sum())(t).numpy()  # d logsumexp / dz
+''' + LOG_SOFTMAX
+
+LIBRARY_SOFTMAX = '''
+def softmax(z):
+    return torch.softmax(torch.as_tensor(np.asarray(z, dtype=np.float64)), dim=-1).numpy()
+''' + LOG_SOFTMAX
+
 AUTOGRAD_GRAD = '''
 def cross_entropy_grad(z, target):
     t = torch.tensor(np.asarray(z, dtype=np.float64), requires_grad=True)
@@ -103,7 +120,17 @@ VARIANTS = [
     Variant(
         "unstable_softmax", "exp(z) without subtracting the max: nan for large logits",
         edits=[Replace("softmax", "e = np.exp(z - z.max(axis=-1, keepdims=True))", "e = np.exp(z)")],
-        loses={"test_softmax": "subtract the max", "test_cross_entropy_grad": "subtract the max"},
+        # every exercise built on softmax is tested with huge logits too
+        loses={cell: "subtract the max first" for cell in
+               ["test_softmax", "test_cross_entropy_grad", "test_softmax_vjp", "test_log_softmax_vjp",
+                "test_softmax_jacobian"]},
+    ),
+    Variant(
+        "softmax_global_max", "z - z.max(): one max for the whole array, so whole examples underflow to 0 / 0",
+        edits=[Replace("softmax", "e = np.exp(z - z.max(axis=-1, keepdims=True))", "e = np.exp(z - z.max())")],
+        # the single-vector Jacobian is unaffected: there the whole array is one example
+        loses={cell: "max of the whole array" for cell in
+               ["test_softmax", "test_cross_entropy_grad", "test_softmax_vjp", "test_log_softmax_vjp"]},
     ),
     Variant(
         "softmax_wrong_axis", "softmax normalised over axis 0 (the batch) instead of the classes",
@@ -116,6 +143,23 @@ VARIANTS = [
         # everything built on softmax inherits the axis; the single-vector Jacobian does not
         loses={cell: "softmax over axis 0" for cell in
                ["test_softmax", "test_cross_entropy_grad", "test_softmax_vjp", "test_log_softmax_vjp"]},
+    ),
+    Variant(
+        "library_softmax", "softmax is torch.softmax: exercise 1 asks for it by hand; the rest may use it",
+        edits=[Rewrite("softmax", LIBRARY_SOFTMAX)],
+        loses={"test_softmax": "called torch.softmax"},
+    ),
+    Variant(
+        "autograd_in_forward", "softmax as the autograd gradient of logsumexp: every check that runs it refuses",
+        edits=[Rewrite("softmax", AUTOGRAD_SOFTMAX)],
+        loses={cell: "called torch autograd" for cell in
+               ["test_softmax", "test_cross_entropy_grad", "test_softmax_vjp", "test_log_softmax_vjp",
+                "test_softmax_jacobian"]},
+    ),
+    Variant(
+        "nll_per_example", "nll_loss returns the per-example losses, not their mean",
+        edits=[Replace("nll", "return -picked.mean()", "return -picked[..., 0]")],
+        loses={"test_nll_loss": "per-example losses", "test_cross_entropy": "per-example losses"},
     ),
     Variant(
         "grad_missing_1_over_n", "cross_entropy_grad without the 1/N of the mean",
@@ -131,6 +175,14 @@ VARIANTS = [
         "autograd_in_backward", "cross_entropy_grad calls torch autograd",
         edits=[Rewrite("ce_grad", AUTOGRAD_GRAD)],
         loses={"test_cross_entropy_grad": "called torch autograd"},
+    ),
+    Variant(
+        "vjp_naive_exp", "softmax_vjp computes its own exp(z) without the max: nan for huge logits",
+        edits=[Replace("vjp", """    p = softmax(z)
+    return p * (g - np.sum(g * p, axis=-1, keepdims=True))""", """    e = np.exp(z)
+    p = e / e.sum(axis=-1, keepdims=True)
+    return p * (g - np.sum(g * p, axis=-1, keepdims=True))""")],
+        loses={"test_softmax_vjp": "subtract the max first"},
     ),
     Variant(
         "staged_fork_missed", "dh without the path through j: 4 of 6 intermediates right",
