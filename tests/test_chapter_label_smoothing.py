@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from autograde import AutogradCalled, GradientMismatch, no_autograd
+from autograde.check import HIGH_PRECISION, LOW_PRECISION
 from autograde.chapters import label_smoothing as grader
 from autograde.samples import Replace, Variant
 from autograde.samples.label_smoothing import VARIANTS
@@ -137,6 +138,51 @@ def test_hypergradient_is_the_closed_form_of_the_chapter(K):
     g_val = grader.network_grads(grader.make_cache(new, x_val, y_val, 0.0))
     closed = -lr * sum(np.sum(g_val[n] * mixed[n]) for n in grader.PARAMS) * alpha * (1 - alpha)
     assert closed == pytest.approx(grader.hypergradient_torch(params, s, x_train, y_train, x_val, y_val, lr), rel=1e-10)
+
+
+# --- the test cases can tell the typical mistakes from the right answer ------------------------------
+
+# the cases of the notebook's test_alpha_hypergradient cell (visible and hidden)
+HYPERGRADIENT_CASES = [dict(seed=0, K=3, N_train=8, N_val=6, s=-1.0, lr=0.5),
+                       dict(seed=61, K=2, N_train=5, N_val=9, s=0.4, lr=0.1),
+                       dict(seed=62, K=10, N_train=20, N_val=12, s=2.5, lr=0.8, dtype=np.float32),
+                       dict(seed=63, K=3, N_train=1, N_val=4, s=-3.0, lr=0.3, D=4, H=7)]
+
+
+@pytest.mark.parametrize("settings", HYPERGRADIENT_CASES, ids=lambda c: f"K={c['K']},s={c['s']},lr={c['lr']}")
+def test_every_hypergradient_mistake_is_far_from_the_answer_in_every_case(settings):
+    """No case where a typical mistake gives the right number (s = 0 makes alpha * alpha = sigmoid'(s),
+    lr = 1 hides a missing lr): each is off by at least 10 times the relative tolerance of the case."""
+    settings = {"D": 6, "H": 5, "dtype": np.float64, **settings}  # the check's defaults
+    seed, K, D, H, lr, s = (settings[k] for k in ("seed", "K", "D", "H", "lr", "s"))
+    dtype = settings["dtype"]
+    params = grader.make_params(seed, D, H, K, dtype)
+    x_train, y_train = grader.make_batch(seed + 1, settings["N_train"], D, K, dtype)
+    x_val, y_val = grader.make_batch(seed + 2, settings["N_val"], D, K, dtype)
+    args = (x_train, y_train, x_val, y_val, lr)
+    expected = grader.hypergradient_torch(params, s, *args)
+    pieces = grader.hypergradient_pieces(params, s, *args)
+    alpha = pieces["alpha"]
+    assert -lr * grader.dot(pieces["val"], pieces["mixed"]) * alpha * (1 - alpha) == pytest.approx(expected, rel=1e-10)
+    rtol = (LOW_PRECISION if dtype == np.float32 else HIGH_PRECISION)[0]
+    for description, mistake in grader.HYPERGRADIENT_MISTAKES.items():
+        assert abs(mistake(pieces, lr) - expected) > 10 * rtol * abs(expected), description
+
+
+def test_learning_alpha_on_digits_helps_and_differs_from_every_wrong_loop():
+    """The setting of test_training_loop: learning alpha ends with a clearly lower validation NLL than
+    keeping it at its start, and each wrong loop (and each accepted order) ends at another s."""
+    data = grader.digits_split()
+    params = grader.make_params(0, 64, 16, 10)
+    fixed = grader.reference_loop(params, 0.0, data, 1.0, 0.0, 40)
+    runs = {order: grader.reference_loop(params, 0.0, data, 1.0, 30.0, 40, order) for order in grader.ORDERS}
+    runs["training loss"] = grader.reference_loop(params, 0.0, data, 1.0, 30.0, 40, s_gradient=grader.training_loss_ds)
+    runs["ascent"] = grader.reference_loop(params, 0.0, data, 1.0, -30.0, 40)
+    for order in grader.ORDERS:
+        assert runs[order].val[-1] < fixed.val[-1] - 0.3
+    finals = [fixed.s] + [run.s for run in runs.values()]
+    assert min(abs(a - b) for i, a in enumerate(finals) for b in finals[i + 1:]) > 0.1
+    np.testing.assert_allclose(runs["s first"].used, runs["s first"].after)
 
 
 # --- the notebook and the grader agree on the network --------------------------------------------
@@ -315,12 +361,78 @@ MORE_MISTAKES = {
         [Replace("alpha_hypergradient", "mixed = network_backward(train, -dq_dalpha / N)",
                  "mixed = network_backward(train, -dq_dalpha)")],
         "test_alpha_hypergradient", "which is the batch size N=8"),
+    "loss_mean_over_all_entries": (
+        [Replace("smoothed_nll", "-(q * log_softmax(logits)).sum() / len(q)", "-(q * log_softmax(logits)).mean()")],
+        "test_smoothed_nll", "mean over all N * K entries"),
+    "loss_not_smoothed": (
+        [Replace("smoothed_nll", "q = smooth_targets(target, logits.shape[-1], alpha)",
+                 "q = smooth_targets(target, logits.shape[-1], 0.0)")],
+        "test_smoothed_nll", "the plain NLL (alpha = 0)"),
+    "dalpha_mean_includes_true_class": (
+        [Replace("smoothed_nll", "mean_log_p_wrong = np.where(is_target, 0.0, logp).sum(axis=1) / (K - 1)",
+                 "mean_log_p_wrong = logp.mean(axis=1)")],
+        "test_smoothed_nll_grad", "averages log p over all K classes"),
+    "dlogits_one_hot": (
+        [Replace("smoothed_nll", "(np.exp(logp) - smooth_targets(target, K, alpha)) / N",
+                 "(np.exp(logp) - smooth_targets(target, K, 0.0)) / N")],
+        "test_smoothed_nll_grad", "uses the one-hot target"),
+    "manual_dalpha_one_path": (
+        [Replace("manual_backward", "dalpha = dn1.sum() - dn3", "dalpha = dn1.sum()")],
+        "test_manual_backward", "only the path through n1"),
+    "manual_dn3_every_entry": (
+        [Replace("manual_backward", 'dn3 = dn4[c["is_target"]].sum()', "dn3 = dn4.sum()")],
+        "test_manual_backward", "dn3 sums dn4 over every entry"),
+    "manual_dn1_without_K_minus_1": (
+        [Replace("manual_backward", "dn1 = dn2 / (K - 1)", "dn1 = dn2")],
+        "test_manual_backward", "misses the 1/(K - 1)"),
+    "manual_dh_misses_j": (
+        [Replace("manual_backward", "dh = dh + dj", "dh = dh")],
+        "test_manual_backward", "dh is the sum of both paths"),
+    "hypergradient_sigmoid_prime_alpha": (
+        [Replace("alpha_hypergradient", "dval_dalpha * alpha * (1 - alpha)", "dval_dalpha * alpha")],
+        "test_alpha_hypergradient", "not alpha"),
+    "hypergradient_no_lr": (
+        [Replace("alpha_hypergradient", "dval_dalpha = -lr * sum(", "dval_dalpha = -sum(")],
+        "test_alpha_hypergradient", "the step size is missing"),
+    "hypergradient_mixed_sign": (
+        [Replace("alpha_hypergradient", "mixed = network_backward(train, -dq_dalpha / N)",
+                 "mixed = network_backward(train, dq_dalpha / N)")],
+        "test_alpha_hypergradient", "the mixed derivative's sign"),
+    "hypergradient_mixed_at_new_params": (
+        [Replace("alpha_hypergradient", "mixed = network_backward(train, -dq_dalpha / N)",
+                 "mixed = network_backward(network_forward(new_params, x_train, y_train, alpha), -dq_dalpha / N)")],
+        "test_alpha_hypergradient", "pushed back through the network at theta'"),
+    "hypergradient_val_on_training_data": (
+        [Replace("alpha_hypergradient", "val = network_forward(new_params, x_val, y_val, 0.0)",
+                 "val = network_forward(new_params, x_train, y_train, 0.0)"),
+         Replace("alpha_hypergradient", 'smoothed_nll_grad(val["g"], y_val, 0.0)', 'smoothed_nll_grad(val["g"], y_train, 0.0)')],
+        "test_alpha_hypergradient", "computed on the training data"),
+    "hypergradient_is_training_dalpha": (
+        [Replace("alpha_hypergradient", "return float(dval_dalpha * alpha * (1 - alpha))",
+                 "return float(smoothed_nll_grad(train['g'], y_train, alpha)[1] * alpha * (1 - alpha))")],
+        "test_alpha_hypergradient", "TRAINING loss's dL/dalpha"),
+    "sgd_in_place_without_return": (
+        [Replace("sgd_update", "return {name: params[name] - lr * grads[name] for name in params}",
+                 "for name in params:\n        params[name] -= lr * grads[name]")],
+        "test_sgd_update", "still `return params`"),
+    "loop_learns_alpha_on_the_training_loss": (
+        [Replace("train_learned_alpha", "s = s - hyper_lr * alpha_hypergradient(params, s, x_train, y_train, x_val, y_val, lr)",
+                 "alpha = sigmoid(s)\n        _, dalpha = smoothed_nll_grad(network_forward(params, x_train, y_train, alpha)['g'], "
+                 "y_train, alpha)\n        s = s - hyper_lr * dalpha * alpha * (1 - alpha)")],
+        "test_training_loop", "TRAINING loss's dalpha"),
+    "loop_returns_the_first_s": (
+        [Replace("train_learned_alpha", "return params, s, history", "return params, 0.0, history")],
+        "test_training_loop", "return the final s"),
+    "loop_records_the_smoothed_val_loss": (
+        [Replace("train_learned_alpha", 'network_forward(params, x_val, y_val, 0.0)["o"]',
+                 'network_forward(params, x_val, y_val, alpha)["o"]')],
+        "test_training_loop", "smoothed validation loss was recorded"),
     "loop_s_climbs": (
         [Replace("train_learned_alpha", "s = s - hyper_lr", "s = s + hyper_lr")],
-        "test_training_loop", "alpha rose"),
+        "test_training_loop", "s moved WITH the hypergradient"),
     "loop_never_moves_s": (
         [Replace("train_learned_alpha", "s = s - hyper_lr *", "_ = hyper_lr *")],
-        "test_training_loop", "alpha barely moved"),
+        "test_training_loop", "s never moved"),
     "loop_alpha_not_squashed": (
         [Replace("train_learned_alpha", "alpha = sigmoid(s)", "alpha = s")],
         "test_training_loop", "alpha left (0, 1)"),
@@ -333,7 +445,7 @@ MORE_MISTAKES = {
                  "        before = params\n        train = network_forward(params,"),
          Replace("train_learned_alpha", 'network_forward(params, x_val, y_val, 0.0)["o"]',
                  'network_forward(before, x_val, y_val, 0.0)["o"]')],
-        "test_training_loop", "after the last step"),
+        "test_training_loop", "recorded before the step"),
 }
 
 

@@ -17,6 +17,7 @@ their own duration only (`autograd_allowed`).
 import contextlib
 import copy
 import functools
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -220,44 +221,18 @@ def ref_sgd_update(params, grads, lr):
 
 
 @with_autograd
-def hypergradient_torch(params, s, x_train, y_train, x_val, y_val, lr, *, mistake=None):
-    """dL_val(theta')/ds by autograd through the unrolled step theta' = theta - lr grad L_train.
-
-    mistake: None, or the name of a typical error to reproduce (see HYPERGRADIENT_MISTAKES).
-    """
+def hypergradient_torch(params, s, x_train, y_train, x_val, y_val, lr):
+    """dL_val(theta')/ds by autograd through the unrolled step theta' = theta - lr grad L_train."""
     theta = tensors(params, grad=True)
     s = torch.tensor(float(s), dtype=torch.float64, requires_grad=True)
     alpha = torch.sigmoid(s)
     x_train, x_val = (torch.as_tensor(as_float64(v)) for v in (x_train, x_val))
-    train_logits = logits_torch(theta, x_train)
-    train_loss = smoothed_nll_torch(train_logits, y_train, alpha)
+    train_loss = smoothed_nll_torch(logits_torch(theta, x_train), y_train, alpha)
     grads = _autograd_grad(train_loss, list(theta.values()), create_graph=True)
-    if mistake == "alpha over K":
-        # the right step theta', but the mixed derivative built from (e_y - (1 - e_y) / K) / N:
-        # a term worth 0 whose derivative in alpha is J^T v for that v
-        onehot = F.one_hot(torch.as_tensor(np.asarray(y_train)), train_logits.shape[1]).double()
-        v = (onehot - (1 - onehot) / train_logits.shape[1]) / len(onehot)
-        zero = (train_logits * v).sum() * (alpha - alpha.detach())
-        wrong = _autograd_grad(zero, list(theta.values()), create_graph=True)
-        grads = [g.detach() + w for g, w in zip(grads, wrong)]
     new = {n: theta[n] - lr * g for n, g in zip(theta, grads)}
-    if mistake == "val at theta":
-        # the validation gradient taken at theta, held fixed, dotted with d theta'/d s
-        val_loss = smoothed_nll_torch(logits_torch(theta, x_val), y_val, 0.0)
-        g_val = _autograd_grad(val_loss, list(theta.values()))
-        surrogate = sum((gv * new[n]).sum() for gv, n in zip(g_val, theta))
-        (ds,) = _autograd_grad(surrogate, [s])
-    else:
-        val_alpha = alpha.detach() if mistake == "smoothed val" else 0.0
-        val_loss = smoothed_nll_torch(logits_torch(new, x_val), y_val, val_alpha)
-        (ds,) = _autograd_grad(val_loss, [s])
-    value = float(ds)
-    if mistake == "minus dropped":
-        value = -value
-    if mistake == "no sigmoid prime":
-        a = float(alpha.detach())
-        value /= a * (1 - a)
-    return value
+    val_loss = smoothed_nll_torch(logits_torch(new, x_val), y_val, 0.0)
+    (ds,) = _autograd_grad(val_loss, [s])
+    return float(ds)
 
 
 def ref_alpha_hypergradient(params, s, x_train, y_train, x_val, y_val, lr):
@@ -369,11 +344,19 @@ def check_smoothed_nll(smoothed_nll, seed, N, K, alpha, dtype=np.float64, namesp
         description: float(smoothed_nll_torch(z, target, float(alpha), wrong_share=share, true_weight=weight))
         for description, share, weight in TARGET_MISTAKES
     }
+    mistakes[NLL_MEAN_OVER_ALL] = expected / K
+    mistakes[NLL_NOT_SMOOTHED] = ref_smoothed_nll(logits, target, 0.0)
     got = call(smoothed_nll, logits, target, alpha, namespace=namespace, own=("smoothed_nll",))
     check_value("smoothed_nll", as_scalar("smoothed_nll", got), expected,
                 batch_size=N, known_mistakes=mistakes, **tolerance_for(dtype, got))
     print(f"smoothed_nll ok ({case(N=N, K=K, alpha=alpha, dtype=dtype)})")
 
+
+NLL_MEAN_OVER_ALL = (
+    "this is the mean over all N * K entries of q * (-log p) (`.mean()` of the (N, K) array), K times too "
+    "small: the loss SUMS over the classes and averages over the batch only."
+)
+NLL_NOT_SMOOTHED = "this is the plain NLL (alpha = 0): the loss must use the smoothed targets q."
 
 DALPHA_SIGN = (
     "the sign of dalpha is flipped. dL/dalpha = mean over the batch of log p_y - (1/(K-1)) * "
@@ -388,6 +371,13 @@ DALPHA_OVER_K = (
     "dalpha uses 1/K for the wrong classes; their weight is alpha / (K - 1), so the term is "
     "-(1/(K-1)) * sum_{j != y} log p_j."
 )
+DALPHA_WITH_TRUE_CLASS = (
+    "dalpha averages log p over all K classes; the average belongs to the K - 1 WRONG classes only: "
+    "log p_y - (1/(K-1)) * sum_{j != y} log p_j."
+)
+DLOGITS_ONE_HOT = (
+    "dlogits = (p - e_y) / N uses the one-hot target; with smoothing it is (p - q) / N, q the smoothed target."
+)
 
 
 def nll_grad_mistakes(logits, target, alpha):
@@ -400,9 +390,14 @@ def nll_grad_mistakes(logits, target, alpha):
             dalpha[DALPHA_TRUE_WEIGHT] = da
         if description == ALPHA_OVER_K:
             dalpha[DALPHA_OVER_K] = da
-    p = torch.softmax(torch.as_tensor(as_float64(logits)), -1).numpy()
-    q = ref_smooth_targets(target, logits.shape[-1], alpha)
-    dlogits["dlogits = q - p: the sign is flipped (d(-log p_i)/dz = p - e_i, so dL/dz = (p - q) / N)."] = (q - p) / len(q)
+    logp = torch.log_softmax(torch.as_tensor(as_float64(logits)), -1).numpy()
+    K = logits.shape[-1]
+    q = ref_smooth_targets(target, K, alpha)
+    dlogits["dlogits = q - p: the sign is flipped (d(-log p_i)/dz = p - e_i, so dL/dz = (p - q) / N)."] = \
+        (q - np.exp(logp)) / len(q)
+    dlogits[DLOGITS_ONE_HOT] = ref_smoothed_nll_grad(logits, target, 0.0)[0]
+    is_target = np.arange(K) == np.asarray(target)[:, None]
+    dalpha[DALPHA_WITH_TRUE_CLASS] = float(np.mean(logp[is_target] - logp.mean(axis=1)))
     return dlogits, dalpha
 
 
@@ -445,9 +440,10 @@ def check_manual_backward(network_backward, manual_backward, seed, N, K, alpha, 
         raise NotAnArray(f"manual_backward should return a dict of gradients keyed by name, got {type(got).__name__}.")
     names = LOSS_PART + NET_PART
     got = {n: one_number(got[n]) if n in ("n3", "alpha") else got[n] for n in names if n in got}
+    mistakes = every_intermediate_mistakes(cache, expected)
     rows = compare_all({n + label: got[n] for n in names if n in got},
                        {n + label: expected[n] for n in names}, batch_size=N,
-                       known_mistakes={"alpha" + label: {DALPHA_SIGN: -expected["alpha"]}},
+                       known_mistakes={n + label: m for n, m in mistakes.items()},
                        **tolerance_for(dtype)).rows
 
     if not isinstance(got_net, dict):
@@ -456,6 +452,42 @@ def check_manual_backward(network_backward, manual_backward, seed, N, K, alpha, 
     rows += compare_all({tag + n + label: got_net[n] for n in PARAMS if n in got_net},
                         {tag + n + label: expected_net[n] for n in PARAMS}, **tolerance_for(dtype)).rows
     return Report(rows)
+
+
+def every_intermediate_mistakes(cache, grads):
+    """{name: {description: wrong gradient}}: the local slips of manual_backward, each given the
+    right upstream gradient (a slip also spoils every row below it; those rows are not named)."""
+    dh_direct = grads["k"] / cache["j"]
+    return {
+        "alpha": {
+            DALPHA_SIGN: -grads["alpha"],
+            "dalpha has only the path through n1: alpha is also used in n3 = 1 - alpha, which adds "
+            "-dn3.": grads["n1"].sum(),
+            "dalpha has only the path through n3: alpha is also used in n1 = alpha * 1, which adds "
+            "sum(dn1).": -grads["n3"],
+            "dalpha adds dn3; n3 = 1 - alpha, so that path contributes -dn3.": grads["n1"].sum() + grads["n3"],
+        },
+        "n3": {
+            "dn3 sums dn4 over every entry; n3 fills only the true-class entries of n4, so sum dn4 "
+            "there only (dn4[is_target].sum()).": grads["n4"].sum(),
+        },
+        "n2": {
+            "n4 takes n2 only off the true class: dn2 is dn4 with the true-class entries set to 0.": grads["n4"],
+        },
+        "n1": {"dn1 misses the 1/(K - 1) of n2 = n1 / (K - 1).": grads["n2"]},
+        "h": {
+            "h is used twice, in k = h / j and in j = sum(h); dh is the sum of both paths: "
+            "dh = dk / j + dj (dj broadcast over the K classes).": dh_direct,
+        },
+        "z": {
+            "dz misses the path through j (see dh): h is used twice, in k = h / j and in j = sum(h).":
+                dh_direct * cache["h"],
+            "dz = dh * h: the local derivative of exp(z) is exp(z) = h.": grads["h"],
+        },
+        "j": {
+            "dj = -sum_i dk_i h_i / j^2 lost its minus sign (d(1/j)/dj = -1/j^2).": -grads["j"],
+        },
+    }
 
 
 def one_number(value):
@@ -471,27 +503,72 @@ def merged(*reports):
 
 # --- 4. the hypergradient ------------------------------------------------------------------------
 
+@with_autograd
+def hypergradient_pieces(params, s, x_train, y_train, x_val, y_val, lr):
+    """The factors of -lr * grad L_val(theta')^T (d grad L_train / d alpha) * sigmoid'(s), each by
+    autograd, right and in the typical wrong versions (for naming mistakes)."""
+    theta = tensors(params, grad=True)
+    alpha = float(sigmoid(float(s)))
+    x_train, x_val = (torch.as_tensor(as_float64(v)) for v in (x_train, x_val))
+
+    def grads_at(point, x, y, a):
+        loss = smoothed_nll_torch(logits_torch(point, x), y, a)
+        return dict(zip(point, _autograd_grad(loss, list(point.values()))))
+
+    def pulled_back(point, v):  # J(point)^T v: a logit gradient v pushed back to the parameters
+        return dict(zip(point, _autograd_grad((logits_torch(point, x_train) * v).sum(), list(point.values()))))
+
+    train = grads_at(theta, x_train, y_train, alpha)
+    new = {n: (theta[n] - lr * train[n]).detach().requires_grad_() for n in theta}
+    onehot = F.one_hot(torch.as_tensor(np.asarray(y_train)), theta["W1"].shape[0]).double()
+    N, K = onehot.shape
+    return dict(
+        alpha=alpha,
+        mixed=pulled_back(theta, (onehot - (1 - onehot) / (K - 1)) / N),
+        mixed_over_K=pulled_back(theta, (onehot - (1 - onehot) / K) / N),
+        mixed_at_new=pulled_back(new, (onehot - (1 - onehot) / (K - 1)) / N),
+        val=grads_at(new, x_val, y_val, 0.0),
+        val_at_theta=grads_at(theta, x_val, y_val, 0.0),
+        val_on_train=grads_at(new, x_train, y_train, 0.0),
+        val_smoothed=grads_at(new, x_val, y_val, alpha),
+        dalpha_train=ref_smoothed_nll_grad(logits_torch(theta, x_train).detach().numpy(), y_train, alpha)[1],
+    )
+
+
+def dot(a, b, names=PARAMS):
+    return sum(float((a[n] * b[n]).sum()) for n in names)
+
+
+# {description: value from the pieces and lr}, the typical wrong hypergradients
 HYPERGRADIENT_MISTAKES = {
-    "no sigmoid prime": (
-        "this is dL_val/dalpha, not dL_val/ds: alpha = sigmoid(s), so multiply by "
-        "sigmoid'(s) = alpha * (1 - alpha)."
-    ),
-    "minus dropped": (
-        "the sign is flipped: theta' = theta - lr * grad L_train, so d theta'/d alpha = "
-        "-lr * d(grad L_train)/d alpha (mind the minus)."
-    ),
-    "val at theta": (
-        "the validation gradient was taken at theta; take it at the updated parameters "
-        "theta' = theta - lr * grad L_train(theta, alpha)."
-    ),
-    "smoothed val": (
-        "the validation loss was smoothed; it is the plain NLL (alpha = 0): alpha is judged by "
-        "how well the model fits the real labels of held-out data."
-    ),
-    "alpha over K": (
-        "the mixed derivative used 1/K for the wrong classes; on the logits it is "
-        "(e_y - (1 - e_y) / (K - 1)) / N."
-    ),
+    "this is dL_val/dalpha, not dL_val/ds: alpha = sigmoid(s), so multiply by sigmoid'(s) = alpha * (1 - alpha).":
+        lambda p, lr: -lr * dot(p["val"], p["mixed"]),
+    "sigmoid'(s) is alpha * (1 - alpha), not alpha.":
+        lambda p, lr: -lr * dot(p["val"], p["mixed"]) * p["alpha"],
+    "the sign is flipped: theta' = theta - lr * grad L_train, so d theta'/d alpha = -lr * d(grad L_train)/d alpha "
+    "(mind the minus); or the mixed derivative's sign: on the logits it is -(dq/dalpha) / N = "
+    "(e_y - (1 - e_y) / (K - 1)) / N, positive on the true class.":
+        lambda p, lr: lr * dot(p["val"], p["mixed"]) * p["alpha"] * (1 - p["alpha"]),
+    "the step size is missing: theta' = theta - lr * grad L_train, so d theta'/d alpha = -lr * d(grad L_train)/d alpha.":
+        lambda p, lr: -dot(p["val"], p["mixed"]) * p["alpha"] * (1 - p["alpha"]),
+    "the validation gradient was taken at theta; take it at the updated parameters "
+    "theta' = theta - lr * grad L_train(theta, alpha).":
+        lambda p, lr: -lr * dot(p["val_at_theta"], p["mixed"]) * p["alpha"] * (1 - p["alpha"]),
+    "the 'validation' gradient was computed on the training data; use x_val, y_val.":
+        lambda p, lr: -lr * dot(p["val_on_train"], p["mixed"]) * p["alpha"] * (1 - p["alpha"]),
+    "the validation loss was smoothed; it is the plain NLL (alpha = 0): alpha is judged by how well the model "
+    "fits the real labels of held-out data.":
+        lambda p, lr: -lr * dot(p["val_smoothed"], p["mixed"]) * p["alpha"] * (1 - p["alpha"]),
+    "the mixed derivative used 1/K for the wrong classes; on the logits it is (e_y - (1 - e_y) / (K - 1)) / N.":
+        lambda p, lr: -lr * dot(p["val"], p["mixed_over_K"]) * p["alpha"] * (1 - p["alpha"]),
+    "the mixed derivative was pushed back through the network at theta'; it belongs to the training gradient, "
+    "so use the training cache at theta.":
+        lambda p, lr: -lr * dot(p["val"], p["mixed_at_new"]) * p["alpha"] * (1 - p["alpha"]),
+    "the dot product covers the weights only; sum it over all four parameters (the biases too).":
+        lambda p, lr: -lr * dot(p["val"], p["mixed"], ("W0", "W1")) * p["alpha"] * (1 - p["alpha"]),
+    "this is the TRAINING loss's dL/dalpha times sigmoid'(s); the hypergradient is the derivative of the "
+    "VALIDATION loss after one training step, dL_val(theta')/ds.":
+        lambda p, lr: p["dalpha_train"] * p["alpha"] * (1 - p["alpha"]),
 }
 
 
@@ -502,8 +579,8 @@ def check_alpha_hypergradient(alpha_hypergradient, seed, K, N_train, N_val, s, l
     x_val, y_val = make_batch(seed + 2, N_val, D, K, dtype)
     args = (x_train, y_train, x_val, y_val, lr)
     expected = hypergradient_torch(params, s, *args)
-    mistakes = {text: hypergradient_torch(params, s, *args, mistake=name)
-                for name, text in HYPERGRADIENT_MISTAKES.items()}
+    pieces = hypergradient_pieces(params, s, *args)
+    mistakes = {text: mistake(pieces, lr) for text, mistake in HYPERGRADIENT_MISTAKES.items()}
     got = call(alpha_hypergradient, params, s, *args, namespace=namespace, own=("alpha_hypergradient",))
     settings = case(K=K, N_train=N_train, N_val=N_val, s=s, lr=lr, dtype=dtype)
     try:
@@ -528,21 +605,22 @@ def check_sgd_update(sgd_update, seed, K, N=16, D=6, H=5, alpha=0.1, lr=0.05, dt
     cache = make_cache(params, x, y, alpha)
     grads = network_grads(cache)
     loss_before = cache["o"]
+    expected = {n: as_float64(params[n]) - lr * grads[n] for n in PARAMS}
+    plus = {n: as_float64(params[n]) + lr * grads[n] for n in PARAMS}
     new = call(sgd_update, params, {n: grads[n].astype(dtype) for n in grads}, lr)
     if not isinstance(new, dict) or any(n not in new for n in PARAMS):
+        hint = " (updating in place is fine, but still `return params`)" if new is None else ""
         raise GradientMismatch(
             f"sgd_update should return a dict with every parameter ({', '.join(PARAMS)}), got "
-            f"{type(new).__name__}{'' if not isinstance(new, dict) else ' with keys ' + ', '.join(map(str, new))}."
+            f"{type(new).__name__}{'' if not isinstance(new, dict) else ' with keys ' + ', '.join(map(str, new))}"
+            f"{hint}."
         )
-    loss_after = make_cache({n: as_float64(new[n], n) for n in PARAMS}, x, y, alpha)["o"]
-    print(f"loss before the step {loss_before:.6f}, after {loss_after:.6f}")
     for name in PARAMS:
-        expected = as_float64(params[name]) - lr * grads[name]
-        plus = as_float64(params[name]) + lr * grads[name]
-        check_value(f"sgd_update(...)['{name}']", new[name], expected, known_mistakes={SGD_PLUS: plus},
+        check_value(f"sgd_update(...)['{name}']", new[name], expected[name], known_mistakes={SGD_PLUS: plus[name]},
                     **tolerance_for(dtype))
-    if not loss_after < loss_before:
-        raise GradientMismatch(f"the loss did not go down: {loss_before:.6f} before, {loss_after:.6f} after.")
+    loss_after = make_cache({n: as_float64(new[n], n) for n in PARAMS}, x, y, alpha)["o"]
+    print(f"sgd_update ok ({case(K=K, N=N, lr=lr, dtype=dtype)}): loss before the step {loss_before:.6f}, "
+          f"after {loss_after:.6f}")
 
 
 # --- 6. learning alpha on digits -----------------------------------------------------------------
@@ -568,107 +646,196 @@ def val_nll(params, x_val, y_val):
         return float(smoothed_nll_torch(logits_torch(tensors(params), torch.as_tensor(x_val)), y_val, 0.0))
 
 
-@with_autograd
-def train_fixed_alpha(params, alpha, x_train, y_train, lr, steps):
-    """Full-batch gradient descent on the smoothed training loss with a fixed alpha (torch)."""
-    theta = tensors(params, grad=True)
-    x = torch.as_tensor(x_train)
-    for _ in range(steps):
-        loss = smoothed_nll_torch(logits_torch(theta, x), y_train, alpha)
-        grads = _autograd_grad(loss, list(theta.values()))
-        with torch.no_grad():
-            theta = {n: (t - lr * g).requires_grad_() for (n, t), g in zip(theta.items(), grads)}
-    return {n: t.detach().numpy() for n, t in theta.items()}
-
-
 def sigmoid(s):
     return 1 / (1 + np.exp(-s))
 
 
-def read_params(params):
+@with_autograd
+def train_step(params, alpha, x_train, y_train, lr):
+    """One full-batch gradient step on the smoothed training loss (torch autograd)."""
+    theta = tensors(params, grad=True)
+    loss = smoothed_nll_torch(logits_torch(theta, torch.as_tensor(as_float64(x_train))), y_train, alpha)
+    grads = _autograd_grad(loss, list(theta.values()))
+    return {n: as_float64(params[n]) - lr * g.numpy() for n, g in zip(PARAMS, grads)}
+
+
+def training_loss_ds(params, s, x_train, y_train, x_val, y_val, lr):
+    """A wrong 'hypergradient': d L_train / ds, the training loss's own pull on alpha."""
+    alpha = float(sigmoid(s))
+    with torch.no_grad():
+        logits = logits_torch(tensors(params), torch.as_tensor(as_float64(x_train))).numpy()
+    return ref_smoothed_nll_grad(logits, y_train, alpha)[1] * alpha * (1 - alpha)
+
+
+# The orders of the two updates of an iteration that learn alpha correctly.
+ORDERS = ("s first", "hypergradient first", "step first")
+
+
+@dataclass
+class Run:
+    s: float
+    params: dict
+    used: np.ndarray      # the alpha of each step's parameter update
+    after: np.ndarray     # sigmoid(s) at the end of each iteration
+    val: np.ndarray       # the plain validation NLL after each step
+    val_smoothed: np.ndarray
+
+
+def reference_loop(params, s, data, lr, hyper_lr, steps, order="s first", s_gradient=hypergradient_torch):
+    """The notebook's train_learned_alpha in torch: per iteration one update of s by
+    `s_gradient` and one gradient step on the parameters, in the given order."""
+    x_train, y_train, x_val, y_val = data
+    theta = {n: as_float64(params[n]) for n in PARAMS}
+    s = float(s)
+
+    def ds(theta, s):
+        return s_gradient(theta, s, x_train, y_train, x_val, y_val, lr) if hyper_lr else 0.0
+
+    used, after, val, val_smoothed = [], [], [], []
+    for _ in range(steps):
+        if order == "s first":
+            s -= hyper_lr * ds(theta, s)
+        first = ds(theta, s) if order == "hypergradient first" else 0.0
+        alpha = float(sigmoid(s))
+        theta = train_step(theta, alpha, x_train, y_train, lr)
+        s -= hyper_lr * (first if order == "hypergradient first" else ds(theta, s) if order == "step first" else 0.0)
+        used.append(alpha)
+        after.append(float(sigmoid(s)))
+        val.append(val_nll(theta, x_val, y_val))
+        with torch.no_grad():
+            logits = logits_torch(tensors(theta), torch.as_tensor(x_val))
+            val_smoothed.append(float(smoothed_nll_torch(logits, y_val, alpha)))
+    return Run(s, theta, *(np.array(v) for v in (used, after, val, val_smoothed)))
+
+
+def read_result(result, steps, run):
+    """(params, s, alphas, val_nlls) from what train_learned_alpha returned, or a clear error."""
+    if not isinstance(result, (tuple, list)) or len(result) != 3:
+        raise GradientMismatch(f"train_learned_alpha should return (params, s, history) {run}; got "
+                               f"{type(result).__name__}.")
+    params, s, history = result
     if not isinstance(params, dict) or any(n not in params for n in PARAMS):
         raise GradientMismatch(f"train_learned_alpha should return the trained parameters as a dict with "
-                               f"{', '.join(PARAMS)}; got {type(params).__name__}.")
-    return {n: as_float64(params[n], f"params['{n}']") for n in PARAMS}
-
-
-def read_history(history, steps):
+                               f"{', '.join(PARAMS)} {run}; got {type(params).__name__}.")
+    params = {n: as_float64(params[n], f"params['{n}']") for n in PARAMS}
+    s = float(as_scalar("the returned s", s))
     if not isinstance(history, dict) or not {"alpha", "val_nll"} <= set(history):
-        raise GradientMismatch('the history should be a dict with lists "alpha" and "val_nll".')
+        raise GradientMismatch(f'the history should be a dict with lists "alpha" and "val_nll" {run}.')
     alphas, losses = (as_float64(history[k], f'history["{k}"]').reshape(-1) for k in ("alpha", "val_nll"))
     for key, values in (("alpha", alphas), ("val_nll", losses)):
         if values.size != steps:
-            raise GradientMismatch(f'history["{key}"] has {values.size} entries; expected one per step ({steps}).')
-    return alphas, losses
+            raise GradientMismatch(f'history["{key}"] has {values.size} entries {run}; expected one per step ({steps}).')
+    outside = ~((alphas > 0) & (alphas < 1))
+    if outside.any():
+        first = int(np.argmax(outside))
+        raise GradientMismatch(
+            f"alpha left (0, 1) {run}: history['alpha'][{first}] = {alphas[first]:.4g}. Learn s and use "
+            f"alpha = sigmoid(s), which is always strictly between 0 and 1."
+        )
+    return params, s, alphas, losses
+
+
+def same_run(params, s, run):
+    return bool(np.isclose(s, run.s, rtol=1e-3, atol=1e-3)) and all(
+        np.allclose(params[n], run.params[n], rtol=1e-3, atol=1e-4) for n in PARAMS)
+
+
+S_NEVER_MOVED = ("s never moved (alpha stayed at sigmoid(s0)): update it every step, "
+                 "s = s - hyper_lr * alpha_hypergradient(params, s, ...).")
+S_ASCENT = ("s moved WITH the hypergradient: s = s - hyper_lr * dL_val/ds moves against it "
+            "(gradient descent on the validation loss).")
+S_TRAINING_LOSS = (
+    "s was moved by the TRAINING loss's dalpha (times sigmoid'(s)). That pull always lowers alpha, whatever "
+    "happens on held-out data; learn s with alpha_hypergradient, the derivative of the validation loss "
+    "after the step."
+)
+VAL_BEFORE = "the validation NLL was recorded before the step; record it after each parameter update."
+VAL_SMOOTHED = "the smoothed validation loss was recorded; record the plain NLL (alpha = 0) on the validation set."
 
 
 def check_training_loop(train_learned_alpha, seed, hidden=16, steps=40, s0=0.0, lr=1.0, hyper_lr=30.0,
                         namespace=None):
-    """Learn s on the fixed digits split; alpha must stay in (0, 1) and the learned alpha must
-    end with a clearly lower validation NLL than keeping the starting alpha."""
+    """Learn s on the fixed digits split, twice: with hyper_lr = 0 the loop must be plain gradient
+    descent; with hyper_lr > 0, s, the parameters and the history must follow a reference loop that
+    updates s with the hypergradient (in any of the ORDERS)."""
     from threadpoolctl import threadpool_limits  # one BLAS thread: these matrices are tiny
 
-    x_train, y_train, x_val, y_val = digits_split()
-    params = make_params(seed, x_train.shape[1], hidden, 10)
-    data = (x_train, y_train, x_val, y_val)
+    data = digits_split()
+    params = make_params(seed, data[0].shape[1], hidden, 10)
     settings = case(hidden=hidden, steps=steps, s0=s0, lr=lr, hyper_lr=hyper_lr)
-
     alpha0 = float(sigmoid(s0))
-    reference = train_fixed_alpha(params, alpha0, x_train, y_train, lr, steps)
-    start, after = val_nll(params, x_val, y_val), val_nll(reference, x_val, y_val)
-
     own = ("train_learned_alpha",)
     with threadpool_limits(1):
+        fixed_ref = reference_loop(params, s0, data, lr, 0.0, steps)
+        learned_ref = reference_loop(params, s0, data, lr, hyper_lr, steps)
         fixed = call(train_learned_alpha, params, s0, *data, lr, 0.0, steps, namespace=namespace, own=own)
         learned = call(train_learned_alpha, params, s0, *data, lr, hyper_lr, steps, namespace=namespace, own=own)
-    for name, result in (("with hyper_lr = 0", fixed), ("", learned)):
-        if not isinstance(result, (tuple, list)) or len(result) != 3:
-            raise GradientMismatch(f"train_learned_alpha should return (params, s, history) {name}.")
 
-    # alpha = sigmoid(s) stays in (0, 1), and with hyper_lr = 0 it stays at sigmoid(s0)
-    alphas_fixed, _ = read_history(fixed[2], steps)
-    alphas, losses = read_history(learned[2], steps)
-    for run, values in (("with hyper_lr = 0", alphas_fixed), (f"with hyper_lr = {hyper_lr:g}", alphas)):
-        outside = ~((values > 0) & (values < 1))
-        if outside.any():
-            first = int(np.argmax(outside))
-            raise GradientMismatch(
-                f"alpha left (0, 1) {run}: history['alpha'][{first}] = {values[first]:.4g}. Learn s and use "
-                f"alpha = sigmoid(s), which is always strictly between 0 and 1 ({settings})."
-            )
-    if not np.allclose(alphas_fixed, alpha0, rtol=1e-6):
-        raise GradientMismatch(f'with hyper_lr = 0 alpha must stay at sigmoid(s0) = {alpha0:.4g}; history["alpha"] '
-                               f"runs from {alphas_fixed[0]:.4g} to {alphas_fixed[-1]:.4g}.")
+        # hyper_lr = 0: plain gradient descent on the smoothed training loss with alpha = sigmoid(s0)
+        fixed_params, _, fixed_alphas, _ = read_result(fixed, steps, "with hyper_lr = 0")
+        if not np.allclose(fixed_alphas, alpha0, rtol=1e-6):
+            raise GradientMismatch(f'with hyper_lr = 0 alpha must stay at sigmoid(s0) = {alpha0:.4g}; history["alpha"] '
+                                   f"runs from {fixed_alphas[0]:.4g} to {fixed_alphas[-1]:.4g}.")
+        uphill = None
+        for name in PARAMS:
+            if uphill is None and not np.allclose(fixed_params[name], fixed_ref.params[name], rtol=1e-3):
+                uphill = reference_loop(params, s0, data, -lr, 0.0, steps).params  # only to name the mistake
+            mistake = {SGD_PLUS: uphill[name]} if uphill is not None else {}
+            try:
+                check_value(f"params['{name}'] after {steps} steps with hyper_lr = 0", fixed_params[name],
+                            fixed_ref.params[name], rtol=1e-3, atol=1e-4, known_mistakes=mistake)
+            except GradientMismatch as exc:
+                raise GradientMismatch(
+                    f"{exc}\n  With hyper_lr = 0, s never moves, so the loop must be plain gradient descent "
+                    f"on the smoothed training loss with alpha = sigmoid(s0) = {alpha0:.4g} ({settings})."
+                ) from None
 
-    # hyper_lr = 0: plain gradient descent on the smoothed training loss
-    fixed_params, new_params = read_params(fixed[0]), read_params(learned[0])
-    uphill = None
-    for name in PARAMS:
-        got = fixed_params[name]
-        if uphill is None and not np.allclose(got, reference[name], rtol=1e-3):
-            uphill = train_fixed_alpha(params, alpha0, x_train, y_train, -lr, steps)  # only to name the mistake
-        mistake = {SGD_PLUS: uphill[name]} if uphill is not None else {}
-        try:
-            check_value(f"params['{name}'] after {steps} steps with hyper_lr = 0", got, reference[name],
-                        rtol=1e-3, atol=1e-4, known_mistakes=mistake)
-        except GradientMismatch as exc:
-            raise GradientMismatch(
-                f"{exc}\n  With hyper_lr = 0, s never moves, so the loop must be plain gradient descent "
-                f"on the smoothed training loss with alpha = sigmoid(s0) = {alpha0:.4g} ({settings})."
-            ) from None
+        # hyper_lr > 0: s and the parameters follow the reference, in one of the orders
+        new_params, s, alphas, losses = read_result(learned, steps, f"with hyper_lr = {hyper_lr:g}")
+        run = learned_ref
+        for order in ORDERS[1:]:  # the other orders cost a run each: only when the first does not fit
+            if same_run(new_params, s, run):
+                break
+            run = reference_loop(params, s0, data, lr, hyper_lr, steps, order)
+        if not same_run(new_params, s, run):
+            raise GradientMismatch(loop_message(new_params, s, learned_ref, params, s0, data, lr, hyper_lr, steps,
+                                                fixed_ref, settings))
 
-    # hyper_lr > 0: the validation NLL ends clearly lower than with alpha kept at its start
-    final = val_nll(new_params, x_val, y_val)
-    check_value('history["val_nll"][-1] (the validation NLL after the last step)', losses[-1], final, rtol=1e-3)
-    print(f"validation NLL: start {start:.4f}; after {steps} steps with alpha fixed at {alpha0:.3g}: {after:.4f}; "
-          f"with alpha learned: {final:.4f} (alpha {alphas[0]:.3g} -> {alphas[-1]:.3g})")
-    if not final < after - 0.05:
-        hint = ("alpha rose: s must move AGAINST the hypergradient, s = s - hyper_lr * dL_val/ds."
-                if alphas[-1] > alpha0 else
-                "alpha barely moved or did not help: update s every step with the hypergradient, and train "
-                "the parameters with the current alpha = sigmoid(s).")
+    try:
+        if not (np.allclose(alphas, run.used, rtol=1e-3) or np.allclose(alphas, run.after, rtol=1e-3)):
+            check_value('history["alpha"]', alphas, run.used, rtol=1e-3)
+        check_value('history["val_nll"]', losses, run.val, rtol=1e-3,
+                    known_mistakes={VAL_BEFORE: np.r_[val_nll(params, *data[2:]), run.val[:-1]],
+                                    VAL_SMOOTHED: run.val_smoothed})
+    except GradientMismatch as exc:
         raise GradientMismatch(
-            f"learning alpha did not lower the validation NLL enough: {final:.4f} with alpha learned vs "
-            f"{after:.4f} with alpha fixed at {alpha0:.3g} (needed at least 0.05 lower).\n  likely cause: {hint} "
-            f"({settings})"
-        )
+            f"{exc}\n  s and the parameters are right; the history should hold, for each step, the alpha it "
+            f"trained with and the plain validation NLL after it ({settings})."
+        ) from None
+    print(f"train_learned_alpha ok ({settings}): alpha {alpha0:.3g} -> {run.used[-1]:.3g}; validation NLL after "
+          f"{steps} steps {run.val[-1]:.4f} with alpha learned, {fixed_ref.val[-1]:.4f} with alpha fixed")
+
+
+def loop_message(got_params, got_s, ref, params, s0, data, lr, hyper_lr, steps, fixed_ref, settings):
+    """Why a loop with hyper_lr > 0 ended elsewhere than the reference: a named mistake if one fits."""
+    header = (f"after {steps} steps with hyper_lr = {hyper_lr:g}, s = {got_s:.6g} (alpha = {sigmoid(got_s):.4g}); "
+              f"the reference loop ends at s = {ref.s:.6g} (alpha = {sigmoid(ref.s):.4g})")
+    if all(np.allclose(got_params[n], ref.params[n], rtol=1e-3, atol=1e-4) for n in PARAMS):
+        return (f"{header}.\n  likely cause: the parameters are right, so s was learned; return the final s, "
+                f"after the last update ({settings})")
+    worst = max(PARAMS, key=lambda n: float(np.max(np.abs(got_params[n] - ref.params[n]))))
+    diff = float(np.max(np.abs(got_params[worst] - ref.params[worst])))
+    header += f", and params['{worst}'] differs from it by up to {diff:.3g}."
+    candidates = (
+        (S_NEVER_MOVED, lambda: fixed_ref),
+        (S_TRAINING_LOSS, lambda: reference_loop(params, s0, data, lr, hyper_lr, steps, s_gradient=training_loss_ds)),
+        (S_ASCENT, lambda: reference_loop(params, s0, data, lr, -hyper_lr, steps)),
+    )
+    for description, run in candidates:
+        if same_run(got_params, got_s, run()):
+            return f"{header}\n  likely cause: {description} ({settings})"
+    return (
+        f"{header}\n  Each iteration: s = s - hyper_lr * alpha_hypergradient(params, s, ...) at the current "
+        "parameters, then one gradient step on the smoothed training loss with alpha = sigmoid(s) "
+        f"(the two in the other order are accepted too). ({settings})"
+    )
