@@ -24,9 +24,10 @@ typical term:  release -> (students submit into submitted/<student>/<assignment>
 
 
 def main(argv=None):
-    from .course import NbgraderFailed
+    from .course import NbgraderFailed, put_interpreter_tools_on_path
     from .runner import CourseError
 
+    put_interpreter_tools_on_path()
     args = parser().parse_args(argv)
     if not getattr(args, "run", None):
         parser().print_help()

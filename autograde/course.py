@@ -3,6 +3,7 @@
 Every nbgrader run here happens in a scratch course folder (its own gradebook, its own
 submitted/ and autograded/), so tests and the demo never touch the repository's files.
 """
+import os
 import shutil
 import subprocess
 import sys
@@ -45,8 +46,17 @@ def make_course(workdir, assignments, root=ROOT):
     return workdir
 
 
+def put_interpreter_tools_on_path():
+    """nbgrader runs `alembic` by name when it creates a gradebook; a virtual environment used
+    without activating it (`.venv/bin/python -m ...`) has it only next to its interpreter."""
+    tools = str(Path(sys.executable).parent)
+    if tools not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = tools + os.pathsep + os.environ.get("PATH", "")
+
+
 def nbgrader(workdir, *args, timeout=3600):
     """Run `nbgrader <args>` in `workdir` with this interpreter; raise NbgraderFailed on error."""
+    put_interpreter_tools_on_path()
     result = subprocess.run(
         [sys.executable, "-m", "nbgrader", *args], cwd=workdir,
         capture_output=True, text=True, timeout=timeout,
