@@ -18,6 +18,14 @@ class GradientMismatch(AssertionError):
     """A student's value differs from the reference; the message explains how."""
 
 
+def tolerance_for(dtype, *answers):
+    """Tolerance keywords for a test case: the float32 pair when the case's inputs are float32 or
+    an answer is (float32 work may come back as a Python float); else {} for the defaults."""
+    if np.dtype(dtype) != np.float64 or any(is_low_precision(answer) for answer in answers):
+        return dict(rtol=LOW_PRECISION[0], atol=LOW_PRECISION[1])
+    return {}
+
+
 def tolerance(expected, rtol=RTOL, atol=ATOL):
     """Per-entry allowed error: rtol * |expected| + atol * (largest |expected|), plus a floor
     (so that float32 rounding noise around an all-zero reference still passes)."""
@@ -31,7 +39,8 @@ def is_close(got, expected, rtol=RTOL, atol=ATOL):
         return np.abs(got - expected) <= tolerance(expected, rtol, atol)
 
 
-def check_gradient(name, got, expected, *, rtol=None, atol=None, batch_size=None, known_mistakes=None):
+def check_gradient(name, got, expected, *, rtol=None, atol=None, batch_size=None, known_mistakes=None,
+                   is_gradient=True):
     """Raise GradientMismatch unless `got` matches `expected` in shape and value.
 
     name: what the student calls the variable, e.g. "dW".
@@ -46,7 +55,7 @@ def check_gradient(name, got, expected, *, rtol=None, atol=None, batch_size=None
     got = as_float64(got, name)
     expected = as_float64(expected, f"reference for {name}")
     if got.shape != expected.shape:
-        raise GradientMismatch(shape_message(name, got.shape, expected.shape))
+        raise GradientMismatch(shape_message(name, got.shape, expected.shape, is_gradient))
     ok = is_close(got, expected, rtol, atol)
     if ok.all():
         return
@@ -55,19 +64,20 @@ def check_gradient(name, got, expected, *, rtol=None, atol=None, batch_size=None
 
 def check_value(name, got, expected, **kwargs):
     """Same as check_gradient, for forward values (losses, probabilities)."""
-    check_gradient(name, got, expected, **kwargs)
+    check_gradient(name, got, expected, is_gradient=False, **kwargs)
 
 
-def shape_message(name, got_shape, expected_shape):
+def shape_message(name, got_shape, expected_shape, is_gradient=True):
     lines = [f"{name} has the wrong shape: expected {expected_shape}, got {got_shape}."]
-    cause = shape_cause(got_shape, expected_shape)
+    cause = shape_cause(got_shape, expected_shape, is_gradient)
     if cause:
         lines.append(f"  likely cause: {cause}")
-    lines.append("  A gradient always has the shape of the variable it belongs to.")
+    if is_gradient:
+        lines.append("  A gradient always has the shape of the variable it belongs to.")
     return "\n".join(lines)
 
 
-def shape_cause(got_shape, expected_shape):
+def shape_cause(got_shape, expected_shape, is_gradient=True):
     got_size, expected_size = int(np.prod(got_shape)), int(np.prod(expected_shape))
     if len(got_shape) == 2 and tuple(got_shape) == tuple(expected_shape)[::-1]:
         return "the result is transposed (check the order of the operands in the matrix product)."
@@ -77,6 +87,8 @@ def shape_cause(got_shape, expected_shape):
         return "the same number of entries in another shape: reshape it, or check for a flattened result."
     if _broadcasts_to(expected_shape, got_shape):
         axes = _broadcast_axes(expected_shape, got_shape)
+        if not is_gradient:
+            return f"axis {axes[0] if len(axes) == 1 else axes} should have been reduced (a sum or a mean over it)."
         return (
             f"the variable was broadcast in the forward pass, so its gradient must be summed over the "
             f"broadcast axis (axis={axes[0] if len(axes) == 1 else axes}), e.g. `db = dy.sum(axis=0)`."
