@@ -415,11 +415,6 @@ MORE_MISTAKES = {
         [Replace("sgd_update", "return {name: params[name] - lr * grads[name] for name in params}",
                  "for name in params:\n        params[name] -= lr * grads[name]")],
         "test_sgd_update", "still `return params`"),
-    "loop_learns_alpha_on_the_training_loss": (
-        [Replace("train_learned_alpha", "s = s - hyper_lr * alpha_hypergradient(params, s, x_train, y_train, x_val, y_val, lr)",
-                 "alpha = sigmoid(s)\n        _, dalpha = smoothed_nll_grad(network_forward(params, x_train, y_train, alpha)['g'], "
-                 "y_train, alpha)\n        s = s - hyper_lr * dalpha * alpha * (1 - alpha)")],
-        "test_training_loop", "TRAINING loss's dalpha"),
     "loop_returns_the_first_s": (
         [Replace("train_learned_alpha", "return params, s, history", "return params, 0.0, history")],
         "test_training_loop", "return the final s"),

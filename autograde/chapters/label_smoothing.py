@@ -432,6 +432,7 @@ def check_manual_backward(network_backward, manual_backward, seed, N, K, alpha, 
     label = f"  [{case(N=N, K=K, alpha=alpha, dtype=dtype)}]"
     dg = randn(seed + 7, N, K).astype(dtype)  # any upstream gradient on the logits
     expected, expected_net = network_grads(cache), ref_network_backward(cache, dg)
+    mistakes = every_intermediate_mistakes(cache, expected)
 
     own = ("network_backward", "manual_backward")
     got = call(manual_backward, cache, namespace=namespace, own=own)
@@ -440,7 +441,6 @@ def check_manual_backward(network_backward, manual_backward, seed, N, K, alpha, 
         raise NotAnArray(f"manual_backward should return a dict of gradients keyed by name, got {type(got).__name__}.")
     names = LOSS_PART + NET_PART
     got = {n: one_number(got[n]) if n in ("n3", "alpha") else got[n] for n in names if n in got}
-    mistakes = every_intermediate_mistakes(cache, expected)
     rows = compare_all({n + label: got[n] for n in names if n in got},
                        {n + label: expected[n] for n in names}, batch_size=N,
                        known_mistakes={n + label: m for n, m in mistakes.items()},

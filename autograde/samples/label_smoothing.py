@@ -171,6 +171,17 @@ VARIANTS = [
         loses={"test_sgd_update": "adds the gradient"},
     ),
     Variant(
+        "alpha_learned_on_training_loss",
+        "the loop moves s by the training loss's dalpha: alpha falls, as the validation NLL also wants here",
+        edits=[Replace("train_learned_alpha",
+                       "s = s - hyper_lr * alpha_hypergradient(params, s, x_train, y_train, x_val, y_val, lr)",
+                       "alpha = sigmoid(s)\n"
+                       "        _, dalpha = smoothed_nll_grad(network_forward(params, x_train, y_train, alpha)['g'], "
+                       "y_train, alpha)\n"
+                       "        s = s - hyper_lr * dalpha * alpha * (1 - alpha)")],
+        loses={"test_training_loop": "TRAINING loss's dalpha"},
+    ),
+    Variant(
         "autograd_in_backward", "manual_backward calls torch autograd",
         edits=[Rewrite("manual_backward", AUTOGRAD_BACKWARD)],
         loses={"test_manual_backward": "called torch autograd"},
