@@ -4,7 +4,9 @@
    hidden tests included, in the namespace its own definition cells create: the right answers,
    however written, get every point; each mistake loses exactly the cells its variant lists, and
    the message names the cause.
-2. More typical mistakes, each one edit of the right answer, are rejected by the grading function
+2. More right answers written another way (in place, float32, other formulas, other containers),
+   each a few edits of the master's, get every point of every cell.
+3. More typical mistakes, each one edit of the right answer, are rejected by the grading function
    of their exercise with a message that says what is wrong.
 """
 import ast
@@ -17,7 +19,7 @@ import pytest
 
 from autograde.chapters import mlp_backprop as grader
 from autograde.course import ROOT, notebook_path
-from autograde.samples import Replace
+from autograde.samples import Replace, Rewrite
 from autograde.samples.mlp_backprop import ASSIGNMENT, VARIANTS, definitions
 
 
@@ -64,6 +66,99 @@ def test_sample_submission_gets_its_grade(variant, test_cells):
     assert not problems, "\n\n".join(problems)
 
 
+# --- right answers written another way -------------------------------------------------------------
+
+TORCH_LINEAR = """
+class Linear(Layer):
+    \"\"\"torch tensors inside (no autograd): parameters, stored input, gradients; numpy at the interface.\"\"\"
+
+    def __init__(self, d_in, d_out, rng):
+        bound = 1 / np.sqrt(d_in)
+        self.W = torch.as_tensor(rng.uniform(-bound, bound, size=(d_out, d_in)))
+        self.b = torch.as_tensor(rng.uniform(-bound, bound, size=d_out))
+        self.dW = torch.zeros_like(self.W)
+        self.db = torch.zeros_like(self.b)
+
+    def forward(self, x):
+        self.x = torch.as_tensor(x, dtype=self.W.dtype)
+        return (self.x @ self.W.T + self.b).numpy()
+
+    def backward(self, dy):
+        dy = torch.as_tensor(dy, dtype=self.W.dtype)
+        self.dW = dy.T @ self.x
+        self.db = dy.sum(0)
+        return (dy @ self.W).numpy()
+
+    def parameters(self):
+        return [(self.W, self.dW), (self.b, self.db)]
+"""
+
+LOOPED_SOFTMAX_CE = """
+class SoftmaxCrossEntropy:
+    \"\"\"scipy's log_softmax; the gradient built row by row.\"\"\"
+
+    def forward(self, logits, target):
+        from scipy.special import log_softmax
+        self.log_probs = log_softmax(logits, axis=1)
+        self.target = target
+        return -np.mean([self.log_probs[n, t] for n, t in enumerate(target)])
+
+    def backward(self):
+        n = len(self.target)
+        rows = []
+        for row, t in zip(np.exp(self.log_probs), self.target):
+            row = row.copy()
+            row[t] -= 1
+            rows.append(row / n)
+        return np.stack(rows)
+"""
+
+ALTERNATIVES = {  # name: edits of the right answer that keep it right
+    "activations change dy and x in place": [
+        Replace("activations", "self.x = x\n        return np.maximum(x, 0)",
+                "np.maximum(x, 0, out=x)\n        self.x = x\n        return x"),
+        Replace("activations", "return dy * (self.x > 0)", "dy[self.x <= 0] = 0\n        return dy"),
+        Replace("activations", "return dy * self.out * (1 - self.out)", "dy *= self.out * (1 - self.out)\n        return dy"),
+        Replace("activations", "self.out = np.tanh(x)\n", "self.out = np.tanh(x, out=x)\n"),
+        Replace("activations", "return dy * (1 - self.out ** 2)", "dy *= 1 - self.out ** 2\n        return dy")],
+    "Linear and softmax change their inputs in place": [
+        Replace("linear", "return dy @ self.W", "dx = dy @ self.W\n        dy *= 0  # reuses the caller's buffer\n        return dx"),
+        Replace("softmax_ce", "shifted = logits - logits.max(axis=1, keepdims=True)",
+                "logits -= logits.max(axis=1, keepdims=True)\n        shifted = logits")],
+    "Linear in torch": [Rewrite("linear", TORCH_LINEAR)],
+    "softmax cross-entropy with scipy and loops": [Rewrite("softmax_ce", LOOPED_SOFTMAX_CE)],
+    "Sequential in a tuple, sgd_step with out=": [
+        Replace("sequential", "self.layers = list(layers)", "self.layers = layers"),
+        Replace("sequential", "param -= lr * grad", "np.subtract(param, lr * grad, out=param)")],
+    "relative error in float32 with eps added": [
+        Replace("gradcheck", "a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)",
+                "a, b = np.asarray(a, dtype=np.float32), np.asarray(b, dtype=np.float32)"),
+        Replace("gradcheck", "np.maximum(eps, np.abs(a) + np.abs(b))", "(np.abs(a) + np.abs(b) + eps)")],
+    "manual_backward changes the cache": [
+        Replace("manual_backward", "    c = cache\n", "    c = cache\n    c['probs'] = c['probs'].copy()\n"),
+        Replace("manual_backward", 'dprobs = dlogprobs / c["probs"]',
+                'c["probs"] **= -1\n    dprobs = dlogprobs * c["probs"]')],
+    "train: decaying learning rate, last partial batch dropped, accuracy printed": [
+        Replace("train", "for start in range(0, len(X), batch_size):",
+                "for start in range(0, len(X) - batch_size + 1, batch_size):"),
+        Replace("train", "sgd_step(model, lr)", "sgd_step(model, lr / (1 + 0.02 * epoch))"),
+        Replace("train", "    return losses", "        train_accuracy = np.mean(model.forward(X).argmax(axis=1) == y)\n"
+                "    return np.array(losses)")],
+}
+
+
+@pytest.mark.parametrize("alternative", ALTERNATIVES, ids=list(ALTERNATIVES))
+def test_right_answer_written_another_way_gets_full_marks(alternative, test_cells):
+    namespace = definitions("correct", ALTERNATIVES[alternative])
+    problems = []
+    for cell, (source, points) in test_cells.items():
+        with np.errstate(all="ignore"):
+            score, text = run_cell(source, dict(namespace), points)
+        if score != points:
+            problems.append(f"{cell} got {score}/{points}:\n{text}")
+    assert not problems, "\n\n".join(problems)
+
+
 # --- more typical mistakes, one edit of the right answer each ---------------------------------------
 
 def linear(ns, **shape):
@@ -83,6 +178,25 @@ def every_intermediate(ns):
 
 def training(ns):
     grader.check_training(ns["make_model"], ns["train"], ns["SoftmaxCrossEntropy"], seed=0)
+
+
+def training_loop(ns):
+    grader.check_training_loop(ns["make_model"], ns["train"], seed=0, namespace=ns)
+
+
+def relative_error(ns, seed=None):
+    grader.check_relative_error(ns["relative_error"], seed=seed)
+
+
+def numerical_gradient(ns, shape=(3, 4)):
+    grader.check_numerical_gradient(ns["numerical_gradient"], seed=0, shape=shape)
+
+
+def sequential(ns):
+    grader.check_sequential(ns["Sequential"], ns["sgd_step"], seed=0, n=3, d=4)
+
+
+STEP = "            model.backward(loss_fn.backward())\n            sgd_step(model, lr)"
 
 
 MISTAKES = {  # id: (edits of the right answer, the check that must reject it, phrase of its message)
@@ -175,14 +289,102 @@ MISTAKES = {  # id: (edits of the right answer, the check that must reject it, p
         training, "no parameter changed"),
     "training: Sequential.backward in forward order": (
         [Replace("sequential", "for layer in reversed(self.layers):", "for layer in self.layers:")],
-        training, "Sequential.forward and .backward"),
+        training, "what joins them"),
+    "training: Sequential.parameters skips the last layer": (
+        [Replace("sequential", "for layer in self.layers:\n            yield from", "for layer in self.layers[:-1]:\n            yield from")],
+        training, "model.parameters() gave 2"),
     "training: far too little of it": (
         [Replace("train", "epochs, batch_size, lr = 20, 32, 0.1", "epochs, batch_size, lr = 1, 32, 0.001")],
         training, "the training loop"),
-    "training: ReLU passes negatives and the network does not learn": (
-        [Replace("activations", "return dy * (self.x > 0)", "return dy"),
-         Replace("train", "epochs, batch_size, lr = 20, 32, 0.1", "epochs, batch_size, lr = 1, 32, 0.01")],
+    "training: a ReLU that passes negatives still learns, but its gradient is wrong": (
+        [Replace("activations", "return dy * (self.x > 0)", "return dy")],
         training, "layer 1 (ReLU): dx returned by backward"),
+    "training: a backward pass twice too large still learns, but its gradient is wrong": (
+        [Replace("linear", "return dy @ self.W", "return 2 * dy @ self.W")],
+        training, "a factor of 2"),
+    # the training loop on its own (the grader's layers in place of the student's)
+    "loop: too little training": (
+        [Replace("train", "epochs, batch_size, lr = 20, 32, 0.1", "epochs, batch_size, lr = 1, 32, 0.001")],
+        training_loop, "train longer"),
+    "loop: sgd_step before backward": (
+        [Replace("train", STEP, "            sgd_step(model, lr)\n            model.backward(loss_fn.backward())")],
+        training_loop, "changed between a forward pass and its backward pass"),
+    "loop: no sgd_step": (
+        [Replace("train", STEP, "            model.backward(loss_fn.backward())")],
+        training_loop, "not followed by a step"),
+    "loop: uphill": (
+        [Replace("train", "sgd_step(model, lr)", "sgd_step(model, -lr)")],
+        training_loop, "uphill"),
+    "loop: its own update, weights only": (
+        [Replace("train", "sgd_step(model, lr)",
+                 "for param, grad in list(model.parameters())[::2]:\n                param -= lr * grad")],
+        training_loop, "did not move every parameter"),
+    "loop: sign of the gradient": (
+        [Replace("train", "sgd_step(model, lr)",
+                 "for param, grad in model.parameters():\n                param -= 0.01 * np.sign(grad)")],
+        training_loop, "did not move every parameter"),
+    "loop: the last layer gets a larger step": (
+        [Replace("train", "sgd_step(model, lr)",
+                 "sgd_step(model, lr)\n            model.layers[-1].W -= lr * model.layers[-1].dW")],
+        training_loop, "did not move every parameter"),
+    "loop: not shuffled": (
+        [Replace("train", "order = rng.permutation(len(X))", "order = np.arange(len(X))")],
+        training_loop, "original order"),
+    "loop: shuffled once": (
+        [Replace("train", "    for epoch in range(epochs):\n        order = rng.permutation(len(X))",
+                 "    order = rng.permutation(len(X))\n    for epoch in range(epochs):")],
+        training_loop, "same order"),
+    "loop: a loss per epoch": (
+        [Replace("train", "    losses = []\n", "    losses, epoch_losses = [], []\n"),
+         Replace("train", "            losses.append(loss_fn.forward(", "            epoch_losses.append(loss_fn.forward("),
+         Replace("train", "    return losses", "        losses.append(np.mean(epoch_losses))\n    return losses")],
+        training_loop, "losses for"),
+    "loop: no return": (
+        [Replace("train", "    return losses", "    pass")], training_loop, "got None"),
+    # more single-exercise slips
+    "Linear input kept on the class": (
+        [Replace("linear", "self.x = x\n", "Linear.x = x\n")], lambda ns: linear(ns, **TALL), "another Linear layer"),
+    "dW averaged over the batch": (
+        [Replace("linear", "self.dW = dy.T @ self.x", "self.dW = dy.T @ self.x / len(dy)")],
+        lambda ns: linear(ns, **TALL), "1/N too many"),
+    "ReLU gradient 1 at 0": (
+        [Replace("activations", "return dy * (self.x > 0)", "return dy * (self.x >= 0)")],
+        lambda ns: grader.check_relu(ns["ReLU"], seed=2, shape=(3, 4)), "exactly 0"),
+    "sgd_step updates the first pair only": (
+        [Replace("sequential", "for param, grad in model.parameters():\n        param -= lr * grad",
+                 "param, grad = next(iter(model.parameters()))\n    param -= lr * grad")],
+        sequential, "second (parameter, gradient) pair"),
+    "numerical gradient nudges a copy": (
+        [Replace("gradcheck", "    grad = np.zeros(x.shape)\n", "    grad = np.zeros(x.shape)\n    x = x.copy()\n")],
+        numerical_gradient, "a copy of x was nudged"),
+    "numerical gradient imported from autograde": (
+        [Replace("gradcheck", "def relative_error(", "from autograde import numerical_gradient\n\n\ndef relative_error(")],
+        numerical_gradient, "grader's own code"),
+    "relative error of the largest entries": (
+        [Replace("gradcheck", "return float(np.max(np.abs(a - b) / np.maximum(eps, np.abs(a) + np.abs(b))))",
+                 "return float(np.max(np.abs(a - b)) / max(eps, np.max(np.abs(a) + np.abs(b))))")],
+        relative_error, "divided by the largest magnitude"),
+    "relative error of norms": (
+        [Replace("gradcheck", "return float(np.max(np.abs(a - b) / np.maximum(eps, np.abs(a) + np.abs(b))))",
+                 "return float(np.linalg.norm(a - b) / max(eps, np.linalg.norm(a) + np.linalg.norm(b)))")],
+        relative_error, "norm of the difference"),
+    "ReLU's local gradient by autograd in forward": (
+        [Replace("activations", "self.x = x\n        return np.maximum(x, 0)",
+                 "t = torch.tensor(x, requires_grad=True)\n        self.x = x\n"
+                 "        self.local = torch.autograd.grad(torch.relu(t).sum(), t)[0].numpy()\n"
+                 "        return np.maximum(x, 0)")],
+        lambda ns: grader.check_relu(ns["ReLU"], seed=2, shape=(3, 4)), "called torch autograd"),
+    "tanh's local gradient by forward-mode autograd": (
+        [Replace("activations", "self.out = np.tanh(x)\n",
+                 "self.out = np.tanh(x)\n        torch.func.jvp(torch.tanh, (torch.tensor(x),), (torch.ones(x.shape),))\n")],
+        lambda ns: grader.check_tanh(ns["Tanh"], seed=2, shape=(3, 4)), "called torch autograd"),
+    "own network of the grader's layers": (
+        [Replace("train", "return Sequential(Linear(64, 32, rng), ReLU(), Linear(32, 10, rng))",
+                 "return Sequential(grader.ReferenceLinear(64, 32, rng), ReLU(), Linear(32, 10, rng))")],
+        training, "grader's own code"),
+    "manual_backward keyed dX": (
+        [Replace("manual_backward", "W1=dW1, b1=db1, X=dX)", "W1=dW1, b1=db1, dX=dX)")],
+        every_intermediate, "key each gradient by the variable's own name"),
 }
 
 

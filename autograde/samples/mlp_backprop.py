@@ -3,7 +3,8 @@ from . import Replace, Rewrite, Variant, find_cell
 
 ASSIGNMENT = "03_mlp_backprop"
 ALL_CELLS = ["test_linear", "test_relu", "test_sigmoid", "test_tanh", "test_softmax_ce", "test_sequential",
-             "test_numerical_gradient", "test_relative_error", "test_every_intermediate", "test_training"]
+             "test_numerical_gradient", "test_relative_error", "test_every_intermediate", "test_training_loop",
+             "test_training"]
 
 # Cells that only define things (no plots, no training run): what the unit tests and the benchmark execute.
 DEFINITION_CELLS = ["setup", "layer_base", "linear", "activations", "softmax_ce", "sequential", "gradcheck",
@@ -246,7 +247,7 @@ VARIANTS = [
         edits=[Replace("activations", "self.x = x\n        return np.maximum(x, 0)",
                        "self.out = np.maximum(x, 0)\n        return self.out"),
                Replace("activations", "return dy * (self.x > 0)", "return dy * (self.out >= 0)")],
-        loses={"test_relu": "passes where the input was negative"},
+        loses={"test_relu": "passes where the input was negative", "test_training": "passes where the input was negative"},
     ),
     Variant(
         "missing_1_over_n", "dlogits = softmax - onehot, without the 1/N of the mean",
@@ -257,6 +258,12 @@ VARIANTS = [
         "autograd_in_backward", "manual_backward rebuilds the forward pass in torch and calls .backward()",
         edits=[Rewrite("manual_backward", AUTOGRAD_MANUAL_BACKWARD)],
         loses={"test_every_intermediate": "called torch autograd"},
+    ),
+    Variant(
+        "step_before_backward", "train() calls sgd_step between the forward and the backward pass (a stale gradient)",
+        edits=[Replace("train", "            model.backward(loss_fn.backward())\n            sgd_step(model, lr)",
+                       "            sgd_step(model, lr)\n            model.backward(loss_fn.backward())")],
+        loses={"test_training_loop": "changed between a forward pass and its backward pass"},
     ),
     Variant(
         "l2_penalty_forgotten", "the weight gradients lack the penalty's 2 lam W",
