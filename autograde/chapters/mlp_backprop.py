@@ -24,21 +24,13 @@ import torch
 import torch.nn.functional as F
 
 from ..arrays import NotAnArray, as_float64
-from ..check import LOW_PRECISION, GradientMismatch, check_gradient, check_value, is_close
-from ..guard import by_hand, no_autograd
+from ..check import GradientMismatch, check_gradient, check_value, is_close, tolerance_for
+from ..guard import by_hand, by_hand_on_copies
 from ..reference import randn, retained_grads, torch_grads
 from ..table import Report, compare_all
 
 MIN_ACCURACY = 0.93
-
-
-LOOSE = dict(rtol=LOW_PRECISION[0], atol=LOW_PRECISION[1])
-
-
-def tolerance_for(dtype):
-    """A float32 case gets the float32 tolerance whatever type the answer comes back in (a float32
-    loss returned as a Python float still has only float32's digits); float64 cases get the default."""
-    return LOOSE if np.dtype(dtype) != np.float64 else {}
+LOOSE = tolerance_for(np.float32)  # the float32 pair: a student's network may well run in float32
 
 
 def tensor(array):
@@ -48,11 +40,6 @@ def tensor(array):
 def targets(array):
     """Integer class labels as the long tensor torch's losses insist on (int32 input included)."""
     return torch.as_tensor(np.asarray(array), dtype=torch.long)
-
-
-def call(function, *args):
-    """Run student code on private copies of the arguments, with autograd blocked."""
-    return by_hand(function, *copy.deepcopy(args))
 
 
 def with_hint(hint, check, *args, **kwargs):
@@ -117,10 +104,10 @@ def check_linear(Linear, seed, n, d_in, d_out, dtype=np.float64):
         cases.append((x, dy, y, ref, mistakes, dW_mistakes))
 
     for x, dy, y_ref, ref, mistakes, dW_mistakes in cases:
-        y = call(layer.forward, x)
-        call(other.forward, other_x)  # another layer of the class, between this one's forward and backward
+        y = by_hand_on_copies(layer.forward, x)
+        by_hand_on_copies(other.forward, other_x)  # another layer of the class, between this one's forward and backward
         check_value("Linear.forward(x)", y, y_ref, **tol)
-        dx = call(layer.backward, dy)
+        dx = by_hand_on_copies(layer.backward, dy)
         with_hint("dW = dy^T x has shape (d_out, N) @ (N, d_in) = (d_out, d_in), the shape of W.",
                   check_gradient, "Linear.dW", layer.dW, ref["weight"], batch_size=n, known_mistakes=dW_mistakes, **tol)
         with_hint("b is added to every row of the batch, so db = dy summed over the batch axis.",
@@ -199,10 +186,10 @@ def check_activation(Activation, kind, seed, shape, dtype=np.float64):
         torch_fn, dict(input=other_x), upstream=dy)["input"]
 
     layer, other = by_hand(Activation), by_hand(Activation)
-    y = call(layer.forward, x)
-    call(other.forward, other_x)  # a second layer of the same kind must not disturb the first
+    y = by_hand_on_copies(layer.forward, x)
+    by_hand_on_copies(other.forward, other_x)  # a second layer of the same kind must not disturb the first
     check_value(f"{name}.forward(x)", y, y_ref, **tolerance_for(dtype))
-    dx = call(layer.backward, dy)
+    dx = by_hand_on_copies(layer.backward, dy)
     check_gradient(f"dx = {name}.backward(dy)", dx, ref, known_mistakes=known, **tolerance_for(dtype))
 
 
@@ -241,7 +228,7 @@ def check_softmax_cross_entropy(SoftmaxCrossEntropy, seed, n, k, dtype=np.float6
     mistakes = softmax_ce_mistakes(as_float64(logits), target, ref)
 
     loss_fn = by_hand(SoftmaxCrossEntropy)
-    loss = call(loss_fn.forward, logits, target)
+    loss = by_hand_on_copies(loss_fn.forward, logits, target)
     check_value("SoftmaxCrossEntropy.forward(logits, target)", loss, expected, **tolerance_for(dtype), known_mistakes={
         f"the loss was summed over the batch: it is the mean over the N={n} rows.": n * expected,
     })
@@ -328,11 +315,11 @@ def check_sequential(Sequential, sgd_step, seed, n, d, lr=0.1):
     before = a1.copy(), a2.copy()
 
     model = by_hand(Sequential, _Scale(a1), _Mix(M.copy()), _Cube(), _Scale(a2))  # the layers themselves
-    y = call(model.forward, x)
+    y = by_hand_on_copies(model.forward, x)
     check_value("Sequential.forward(x)", y, y_ref, known_mistakes={
         "the layers ran in reverse order: forward goes from the first layer to the last.": reversed_order,
     })
-    dx = call(model.backward, dy)
+    dx = by_hand_on_copies(model.backward, dy)
     check_gradient("dx = Sequential.backward(dy)", dx, ref["x"], known_mistakes={
         "backward visited the layers in forward order: it must go from the last layer to the first.": wrong_order,
     })
@@ -440,7 +427,7 @@ def check_relative_error(relative_error, seed=None):
     cases = RELATIVE_ERROR_CASES + (relative_error_cases(seed) if seed is not None else [])
     for what, a, b in cases:
         a, b = np.array(a), np.array(b)
-        got = as_float64(call(relative_error, a, b), f"relative_error for {what}")
+        got = as_float64(by_hand_on_copies(relative_error, a, b), f"relative_error for {what}")
         if got.shape != ():
             raise GradientMismatch(f"relative_error for {what} returned shape {got.shape}: return one "
                                    "number, the largest relative error over all entries.")
@@ -553,7 +540,7 @@ def check_every_intermediate(forward, manual_backward, seed, N, D, H1, H2, K, la
 
     loss, cache = by_hand(forward, **copy.deepcopy(inputs), lam=lam)
     check_value("loss of the forward pass", loss, values["loss"])
-    got = call(manual_backward, cache)
+    got = by_hand_on_copies(manual_backward, cache)
     report = compare_all(got, expected, batch_size=N, known_mistakes=mistakes)
     return with_key_hint(report, got)
 
@@ -1005,15 +992,15 @@ def check_network(model, loss_fn, X, y):
 
     h = inputs["h0"].copy()
     for layer in layers:
-        h = call(layer.forward, h)
-    check_value("the loss of your network", call(loss_fn.forward, h, y), values["loss"], **LOOSE)
+        h = by_hand_on_copies(layer.forward, h)
+    check_value("the loss of your network", by_hand_on_copies(loss_fn.forward, h, y), values["loss"], **LOOSE)
     d = by_hand(loss_fn.backward)
     check_gradient(f"dlogits from {type(loss_fn).__name__}.backward()", d, grads[top], batch_size=n,
                    known_mistakes=softmax_ce_mistakes(values[top], y, grads[top]), **LOOSE)
     d = grads[top]  # each layer gets the right upstream gradient, so the first failure is its own
     for i in reversed(range(len(layers))):
         layer, kind, name = layers[i], kinds[i], f"layer {i} ({type(layers[i]).__name__})"
-        d = call(layer.backward, d)
+        d = by_hand_on_copies(layer.backward, d)
         if kind == "linear":
             check_gradient(f"{name}.dW", layer.dW, grads[f"W{i}"], batch_size=n, known_mistakes=mistakes[i], **LOOSE)
             check_gradient(f"{name}.db", layer.db, grads[f"b{i}"], batch_size=n, **LOOSE)
@@ -1030,7 +1017,7 @@ def check_whole_model(model, kinds, inputs, values, grads):
 
     def run(what, function, *args):
         try:
-            return call(function, *args)
+            return by_hand_on_copies(function, *args)
         except Exception as exc:
             raise GradientMismatch(
                 f"{what} raised {describe(exc)}\n  Every layer works when called on its own, so look at what "

@@ -247,7 +247,8 @@ VARIANTS = [
         edits=[Replace("activations", "self.x = x\n        return np.maximum(x, 0)",
                        "self.out = np.maximum(x, 0)\n        return self.out"),
                Replace("activations", "return dy * (self.x > 0)", "return dy * (self.out >= 0)")],
-        loses={"test_relu": "passes where the input was negative", "test_training": "passes where the input was negative"},
+        loses={"test_relu": "passes where the input was negative",
+               "test_training": "passes where the input was negative"},
     ),
     Variant(
         "missing_1_over_n", "dlogits = softmax - onehot, without the 1/N of the mean",
