@@ -2,8 +2,10 @@
 
 The convention (alpha / (K - 1) per wrong class) against torch's label_smoothing, the closed forms
 of dL/dalpha, of the logit gradient and of the mixed derivative against autograd, the hypergradient
-reference against finite differences; then every check accepts the master's solution and one
-written another way, and rejects each typical mistake with a message that names it.
+reference against finite differences; that no test case lets a typical hypergradient mistake pass
+and the digits setting tells a wrong training loop from a right one; then every check accepts the
+master's solution and one written another way, and rejects each typical mistake with a message
+that names it.
 """
 import functools
 

@@ -12,7 +12,12 @@ The network is the seed's two-layer net on a batch: rows of x are examples, W0 i
 Every reference is torch autograd in float64. The references are also what `reference_pieces`
 swaps into a notebook while a later exercise is graded, so that one mistake costs points once.
 They then run inside the student's guarded call (`by_hand`), so they switch autograd back on for
-their own duration only (`autograd_allowed`).
+their own duration only (`autograd_allowed`). Every reference and known-mistake value is computed
+before the student's code runs, and that code gets private copies of its inputs.
+
+The training loop is graded by replaying it: a reference loop (torch) that learns s with the
+hypergradient must end at the same s and parameters, so a loop that lowers alpha some other way
+(the training loss's own dalpha, a fixed small alpha) does not pass.
 """
 import contextlib
 import copy
@@ -695,10 +700,14 @@ def reference_loop(params, s, data, lr, hyper_lr, steps, order="s first", s_grad
     for _ in range(steps):
         if order == "s first":
             s -= hyper_lr * ds(theta, s)
-        first = ds(theta, s) if order == "hypergradient first" else 0.0
+        elif order == "hypergradient first":
+            pending = ds(theta, s)
         alpha = float(sigmoid(s))
         theta = train_step(theta, alpha, x_train, y_train, lr)
-        s -= hyper_lr * (first if order == "hypergradient first" else ds(theta, s) if order == "step first" else 0.0)
+        if order == "hypergradient first":
+            s -= hyper_lr * pending
+        elif order == "step first":
+            s -= hyper_lr * ds(theta, s)
         used.append(alpha)
         after.append(float(sigmoid(s)))
         val.append(val_nll(theta, x_val, y_val))
@@ -793,10 +802,9 @@ def check_training_loop(train_learned_alpha, seed, hidden=16, steps=40, s0=0.0, 
         # hyper_lr > 0: s and the parameters follow the reference, in one of the orders
         new_params, s, alphas, losses = read_result(learned, steps, f"with hyper_lr = {hyper_lr:g}")
         run = learned_ref
-        for order in ORDERS[1:]:  # the other orders cost a run each: only when the first does not fit
-            if same_run(new_params, s, run):
-                break
-            run = reference_loop(params, s0, data, lr, hyper_lr, steps, order)
+        for order in ORDERS[1:]:  # each other order costs a run: try it only when the ones before do not fit
+            if not same_run(new_params, s, run):
+                run = reference_loop(params, s0, data, lr, hyper_lr, steps, order)
         if not same_run(new_params, s, run):
             raise GradientMismatch(loop_message(new_params, s, learned_ref, params, s0, data, lr, hyper_lr, steps,
                                                 fixed_ref, settings))
