@@ -406,8 +406,8 @@ def test_network_check_accepts_every_activation(variant):
     rng = np.random.default_rng(0)
     model = ns["Sequential"](ns["Linear"](5, 7, rng), ns["ReLU"](), ns["Linear"](7, 6, rng), ns["Tanh"](),
                              ns["Linear"](6, 4, rng), ns["Sigmoid"](), ns["Linear"](4, 3, rng))
-    X, y = rng.normal(size=(9, 5)), rng.integers(0, 3, size=9)
-    grader.check_network(model, ns["SoftmaxCrossEntropy"](), X, y)
+    X, y = rng.normal(size=(9, 5)), rng.integers(0, 3, size=9).astype(np.int32)  # int32 targets too
+    assert grader.check_network(model, ns["SoftmaxCrossEntropy"](), X, y)
 
 
 def test_digits_split_is_fixed_and_standardised():
@@ -419,3 +419,24 @@ def test_digits_split_is_fixed_and_standardised():
     assert all(np.array_equal(a, b) for a, b in zip((X_train, X_test, y_train, y_test), again))
     X_train[:] = 0  # callers get copies
     assert not np.array_equal(grader.digits_split()[0], X_train)
+
+
+def test_reference_pieces_agree_with_torch():
+    """The pieces check_training_loop swaps in must be right themselves (named like the notebook's
+    classes, so that check_network knows which torch function each one mirrors)."""
+    rng = np.random.default_rng(1)
+    named = {name: type(name, (getattr(grader, f"Reference{name}"),), {}) for name in ("ReLU", "Sigmoid", "Tanh")}
+    model = grader.ReferenceSequential(
+        grader.ReferenceLinear(5, 6, rng), named["ReLU"](), grader.ReferenceLinear(6, 4, rng), named["Tanh"](),
+        grader.ReferenceLinear(4, 4, rng), named["Sigmoid"](), grader.ReferenceLinear(4, 3, rng))
+    X, y = rng.normal(size=(7, 5)), rng.integers(0, 3, size=7)
+    assert grader.check_network(model, grader.ReferenceSoftmaxCrossEntropy(), X, y)
+
+
+def test_training_loop_check_puts_the_students_pieces_back():
+    ns = definitions("correct", [Replace("train", "    return losses", "    raise RuntimeError('late')")])
+    mine = {name: ns[name] for name in grader.REFERENCES}
+    with pytest.raises(grader.TrainingFailed, match="late"):
+        grader.check_training_loop(ns["make_model"], ns["train"], seed=0, namespace=dict(ns))
+    assert all(ns[name] is piece for name, piece in mine.items())
+    assert grader._record is None

@@ -379,7 +379,7 @@ def check_numerical_gradient(numerical_gradient, seed, shape):
     def through_closure(_):
         return float(np.sum(np.sin(state) * state ** 2))
 
-    got = by_hand(numerical_gradient, through_closure, state)
+    got = by_hand(numerical_gradient, through_closure, state)  # the first check's f, so its tolerance
     check_gradient("numerical_gradient(f, x) for an f that reads x through a closure", got, expected,
                    rtol=1e-7, atol=1e-8, known_mistakes={
                        "a copy of x was nudged, not x itself: this f ignores its argument and reads x "
@@ -667,7 +667,7 @@ class ReferenceLinear:
                             "sgd_step(model, lr) once, before the next forward pass.")
         elif lr <= 0:
             _record.problem("a step went uphill: gradient descent subtracts lr * grad.")
-        elif not is_close(moved, -lr * grad, 1e-4, 1e-6).all():
+        elif not is_close(moved, -lr * grad, 1e-4, 1e-6).all():  # float64 steps: rounding is far below this
             _record.problem("a step did not move every parameter by -lr * (its gradient from the backward "
                             "pass just before): each step is one sgd_step(model, lr), after the backward pass.")
 
