@@ -115,8 +115,8 @@ def value_message(name, got, expected, ok, rtol=RTOL, atol=ATOL, batch_size=None
     err = np.abs(got - expected)
     err_for_worst = np.where(np.isnan(err), np.inf, err)
     worst = np.unravel_index(int(np.argmax(err_for_worst)), got.shape) if got.ndim else ()
-    nonzero = expected != 0
-    rel = float(np.max(err_for_worst[nonzero] / np.abs(expected[nonzero]))) if nonzero.any() else None
+    wrong = bad & (expected != 0)  # relative error is undefined where the reference is 0
+    rel = float(np.max(err_for_worst[wrong] / np.abs(expected[wrong]))) if wrong.any() else None
     where = f"{name}[{', '.join(map(str, worst))}]" if got.ndim else name
     lines = [
         f"{name} is wrong in {int(bad.sum())} of {got.size} entries." if got.size > 1 else f"{name} is wrong.",
