@@ -120,7 +120,7 @@ def value_message(name, got, expected, ok, rtol=RTOL, atol=ATOL, batch_size=None
     where = f"{name}[{', '.join(map(str, worst))}]" if got.ndim else name
     lines = [
         f"{name} is wrong in {int(bad.sum())} of {got.size} entries." if got.size > 1 else f"{name} is wrong.",
-        f"  worst entry {where}: expected {expected[worst]:.6g}, got {got[worst]:.6g}",
+        (f"  worst entry {where}: " if got.size > 1 else "  ") + f"expected {expected[worst]:.6g}, got {got[worst]:.6g}",
         f"  max abs error {np.max(err_for_worst):.3g}"
         + (f", max rel error {rel:.3g}" if rel is not None else "")
         + f" (allowed: rel {rtol:g}, abs {atol:g} x largest entry)",

@@ -5,7 +5,6 @@ cannot be graded scores 0 and is listed); 2 for the instructor's own errors (not
 folder, no release, unknown assignment, nbgrader itself failing).
 """
 import argparse
-import os
 import sys
 import time
 from pathlib import Path

@@ -10,19 +10,18 @@ import json
 import os
 import shutil
 import tempfile
-import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
 import nbformat
-from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.api import Gradebook
 from nbgrader.utils import parse_utc
 from tqdm import tqdm
 
 from . import course_guard, gradebook_sync, job as jobs
-from .flags import add_flag, notebook_flags
+from .flags import notebook_flags
 from .sandbox import default_user
 
 STATUS_DIR = ".grading"  # autograded/.grading/<assignment>/<student>.json (nbgrader skips dot folders)

@@ -75,8 +75,9 @@ def test_one_perturbed_entry_is_located(expected, data):
     got = expected.copy()
     got[index] += 1.0 + abs(got[index])
     message = mismatch(got, expected)
-    assert "wrong in 1 of" in message or got.size == 1
-    assert f"dW[{', '.join(map(str, index))}]" in message
+    if got.size > 1:
+        assert "wrong in 1 of" in message
+        assert f"dW[{', '.join(map(str, index))}]" in message
 
 
 def test_float64_answers_are_held_to_a_tighter_tolerance_than_float32():

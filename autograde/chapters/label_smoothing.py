@@ -20,7 +20,6 @@ hypergradient must end at the same s and parameters, so a loop that lowers alpha
 (the training loss's own dalpha, a fixed small alpha) does not pass.
 """
 import contextlib
-import copy
 import functools
 from dataclasses import dataclass
 from functools import lru_cache
@@ -29,9 +28,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..arrays import NotAnArray, as_float64, is_low_precision
-from ..check import LOW_PRECISION, GradientMismatch, check_gradient, check_value
-from ..guard import autograd_allowed, by_hand
+from ..arrays import NotAnArray, as_float64
+from ..check import GradientMismatch, check_gradient, check_value, tolerance_for
+from ..guard import autograd_allowed, by_hand_on_copies
 from ..reference import randn
 from ..table import Report, compare_all
 
@@ -107,18 +106,7 @@ def call(function, *args, namespace=None, own=()):
     """Run student code on private copies of the arguments with autograd blocked, and with the
     reference versions of the notebook's other graded functions (all but `own`) in place."""
     with reference_pieces(namespace, keep=own):
-        return by_hand(function, *copy.deepcopy(args))
-
-
-def tolerance_for(dtype, *answers):
-    """The float32 tolerance when the case is float32 or an answer is; else each check's default.
-
-    A float32 case computed in float32 may well come back as a Python float (`float(...)`), which
-    on its own would be held to the float64 tolerance.
-    """
-    if np.dtype(dtype) == np.float32 or any(is_low_precision(answer) for answer in answers):
-        return dict(rtol=LOW_PRECISION[0], atol=LOW_PRECISION[1])
-    return {}
+        return by_hand_on_copies(function, *args)
 
 
 def as_scalar(name, value):
