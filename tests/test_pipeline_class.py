@@ -19,7 +19,7 @@ from autograde.course import (
 )
 from autograde.export import export
 from autograde.feedback import generate
-from autograde.runner import Settings, grade_class, read_status
+from autograde.runner import Settings, grade_class
 from autograde.samples import variants
 from autograde.samples.bad_inputs import BAD_INPUTS
 
