@@ -13,8 +13,14 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import AssignLatePenalties, SaveAutoGrades
 from sqlalchemy.exc import SAWarning
 
-# nbgrader's own update_or_create_submission trips SQLAlchemy's autoflush warnings; they are noise.
-warnings.filterwarnings("ignore", category=SAWarning)
+
+def quiet_sqlalchemy():
+    """nbgrader's own gradebook code trips SQLAlchemy's autoflush warnings; they are noise.
+    Called here and in every (spawned) grading worker."""
+    warnings.filterwarnings("ignore", category=SAWarning)
+
+
+quiet_sqlalchemy()
 
 
 def db_url(course):

@@ -22,6 +22,10 @@ from nbgrader.coursedir import CourseDirectory
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
+from .gradebook_sync import quiet_sqlalchemy
+
+quiet_sqlalchemy()  # this module is what a spawned worker imports
+
 CONFIG_FILE = "nbgrader_config.py"
 
 
