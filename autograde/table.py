@@ -59,6 +59,20 @@ class Report:
     __repr__ = __str__
 
 
+def merged(*reports):
+    """One Report over the rows of several (partial credit over every case)."""
+    return Report([row for report in reports for row in report.rows])
+
+
+def every_case(reports):
+    """One Report over several test cases: a stage counts only if it is right in all of them."""
+    rows = []
+    for same_stage in zip(*(report.rows for report in reports)):
+        failed = [row for row in same_stage if not row.passed]
+        rows.append(failed[0] if failed else same_stage[0])
+    return Report(rows)
+
+
 def compare_all(got, expected, *, rtol=None, atol=None, batch_size=None, known_mistakes=None):
     """Compare every name in `expected` with the same name in `got`.
 

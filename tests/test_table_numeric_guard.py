@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from autograde.guard import autograd_allowed
+from autograde.table import every_case, merged
 from autograde import AutogradCalled, by_hand, compare_all, no_autograd, numerical_gradient, relative_error
 from autograde.reference import randn, retained_grads, torch_grads
 
@@ -33,6 +34,14 @@ def test_table_names_known_mistakes_per_row():
     report = compare_all({"W": np.array([[1.0, 3.0], [2.0, 4.0]])}, {"W": np.array([[1.0, 2.0], [3.0, 5.0]])},
                          known_mistakes={"W": {"dW is transposed": np.array([[1.0, 3.0], [2.0, 4.0]])}})
     assert "dW is transposed" in str(report)
+
+
+def test_merged_pools_rows_and_every_case_keeps_only_rows_right_everywhere():
+    right = compare_all({"a": 1.0, "b": 2.0}, {"a": 1.0, "b": 2.0})
+    b_wrong = compare_all({"a": 1.0, "b": 5.0}, {"a": 1.0, "b": 2.0})
+    assert merged(right, b_wrong).points(4) == 3  # 3 of 4 rows right
+    assert every_case([right, b_wrong]).points(2) == 1  # b is wrong in one case, so it counts as wrong
+    assert every_case([right, b_wrong]).rows[1].status == "wrong"
 
 
 def test_table_survives_unreadable_entries():
