@@ -1,7 +1,7 @@
 """nbgrader configuration for the whole Backprop Lab course (run nbgrader from this folder).
 
 `nbgrader autograde` and `python -m autograde grade` both read this file, so they grade alike;
-the course's own preprocessors (autograde/nbgrader_ext.py) sit in nbgrader's lists below.
+the course's own preprocessors (autograde/grading/preprocessors/) sit in nbgrader's lists below.
 """
 from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
 from nbgrader.preprocessors import (
@@ -9,7 +9,7 @@ from nbgrader.preprocessors import (
     LimitOutput, OverwriteCells, OverwriteKernelspec, SaveAutoGrades,
 )
 
-from autograde.nbgrader_ext import (
+from autograde.grading.preprocessors import (
     HideHiddenTests, LimitOutputSize, RestoreGradedCells, SandboxedExecute, ScanStudentCode, ShowFlags,
     StderrIsNotFailure,
 )

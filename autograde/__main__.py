@@ -1,7 +1,7 @@
-"""python -m autograde: the instructor's command line (see autograde.cli)."""
+"""python -m autograde: the instructor's command line (see autograde.grading.cli)."""
 import sys
 
-from .cli import main
+from autograde.grading.cli import main
 
 if __name__ == "__main__":  # also keeps worker processes (spawned) from re-running the command
     sys.exit(main())

@@ -19,10 +19,10 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from autograde.course import available_assignments, cell_scores, generate_release, make_course, notebook_path, submit
-from autograde.runner import Settings, grade_class
-from autograde.samples import variants
-from autograde.samples.bad_inputs import BAD_INPUTS
+from autograde.grading.course import available_assignments, cell_scores, generate_release, make_course, notebook_path, submit
+from autograde.grading.runner import Settings, grade_class
+from autograde.grading.samples import variants
+from autograde.grading.samples.bad_inputs import BAD_INPUTS
 
 
 def build(workdir, assignments, bad_inputs):

@@ -1,4 +1,4 @@
-"""Start a student's kernel under limits: `python -m autograde.sandbox [limits] -- <kernel command>`.
+"""Start a student's kernel under limits: `python -m autograde.grading.sandbox [limits] -- <kernel command>`.
 
 The launcher runs in the kernel's own process (it `exec`s the kernel), so its limits bind the
 student's code and everything it starts:
@@ -8,7 +8,7 @@ student's code and everything it starts:
   - when started as root with --user, the kernel drops to that unprivileged user: it can then
     read the course but write only its own working directory (the gradebook and the other
     students' files are out of reach, not just checked afterwards).
-`launcher_command` builds the prefix; `autograde.nbgrader_ext.SandboxKernelManager` puts it in
+`launcher_command` builds the prefix; `autograde.grading.preprocessors.SandboxKernelManager` puts it in
 front of the kernel command. Only the standard library is imported here: it runs once per kernel.
 """
 import argparse
@@ -49,7 +49,7 @@ def default_user():
 
     Student code must not run as root. But an interpreter installed under a private folder
     (e.g. /root/.pyenv) cannot be run by another user at all; then kernels keep the current user
-    and the grader relies on checking the course after every run (autograde.course_guard).
+    and the grader relies on checking the course after every run (autograde.grading.course_guard).
     """
     if os.geteuid() != 0:
         return ""
@@ -118,7 +118,7 @@ def drop_privileges(user, kernel_cmd, env):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m autograde.sandbox", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m autograde.grading.sandbox", description=__doc__.split("\n")[0])
     parser.add_argument("--memory-mb", type=int, default=0)
     parser.add_argument("--file-mb", type=int, default=0)
     parser.add_argument("--user", default="")

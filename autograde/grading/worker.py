@@ -4,7 +4,7 @@ The working copy is a one-submission nbgrader course: the assignment's definitio
 the gradebook without students), its non-notebook source files and the student's files.
 nbgrader's Autograde converter grades it there, with the course's preprocessors; the kernel's
 working directory is inside the copy, so the course itself is never under the student's code.
-The parent process (autograde.runner) checks the course afterwards and records the grades.
+The parent process (autograde.grading.runner) checks the course afterwards and records the grades.
 """
 import io
 import logging
@@ -22,7 +22,7 @@ from nbgrader.coursedir import CourseDirectory
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
-from .gradebook_sync import quiet_sqlalchemy
+from .gradebook import quiet_sqlalchemy
 
 quiet_sqlalchemy()  # this module is what a spawned worker imports
 
@@ -167,7 +167,7 @@ def run_converter(job, work, log_text):
     config.CourseDirectory.db_url = f"sqlite:///{work / 'gradebook.db'}"
     config.CourseDirectory.assignment_id = job.assignment
     config.CourseDirectory.student_id = job.student
-    logger = logging.getLogger(f"autograde.job.{os.getpid()}")
+    logger = logging.getLogger(f"autograde.grading.worker.{os.getpid()}")
     logger.handlers = [logging.StreamHandler(log_text)]
     logger.setLevel(logging.WARNING)
     logger.propagate = False

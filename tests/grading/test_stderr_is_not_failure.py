@@ -2,7 +2,7 @@
 from nbformat.v4 import new_code_cell, new_output
 from nbgrader.utils import determine_grade
 
-from autograde.nbgrader_ext import StderrIsNotFailure
+from autograde.grading.preprocessors import StderrIsNotFailure
 
 
 def graded_cell(*outputs):

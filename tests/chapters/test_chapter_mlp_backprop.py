@@ -1,6 +1,6 @@
 """Chapter 3's grading functions, fast and without nbgrader.
 
-1. Every sample submission (autograde.samples.mlp_backprop.VARIANTS) runs the master's test cells,
+1. Every sample submission (autograde.grading.samples.mlp_backprop.VARIANTS) runs the master's test cells,
    hidden tests included, in the namespace its own definition cells create: the right answers,
    however written, get every point; each mistake loses exactly the cells its variant lists, and
    the message names the cause.
@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 
 from autograde.chapters import mlp_backprop as grader
-from autograde.course import ROOT, notebook_path
-from autograde.samples import Replace, Rewrite
-from autograde.samples.mlp_backprop import ASSIGNMENT, VARIANTS, definitions
+from autograde.grading.course import ROOT, notebook_path
+from autograde.grading.samples import Replace, Rewrite
+from autograde.grading.samples.mlp_backprop import ASSIGNMENT, VARIANTS, definitions
 
 
 @pytest.fixture(scope="module")

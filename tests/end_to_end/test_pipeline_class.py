@@ -14,14 +14,14 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograde.course import (
+from autograde.grading.course import (
     ROOT, available_assignments, cell_scores, generate_release, make_course, nbgrader, notebook_path, submit,
 )
-from autograde.export import export
-from autograde.feedback import generate
-from autograde.runner import Settings, grade_class
-from autograde.samples import variants
-from autograde.samples.bad_inputs import BAD_INPUTS
+from autograde.grading.reports.export import export
+from autograde.grading.reports.feedback import generate
+from autograde.grading.runner import Settings, grade_class
+from autograde.grading.samples import variants
+from autograde.grading.samples.bad_inputs import BAD_INPUTS
 
 pytestmark = pytest.mark.nbgrader
 

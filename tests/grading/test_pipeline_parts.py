@@ -7,12 +7,12 @@ import sys
 import nbformat
 import pytest
 
-from autograde import cell_integrity, hidden, scan
-from autograde.course import ROOT, available_assignments, notebook_path
-from autograde.course_guard import CourseGuard
-from autograde.job import unreadable_reason
-from autograde.samples import correct_submission, variants
-from autograde.samples.bad_inputs import BAD_INPUTS, hang_every_function, solution_cells
+from autograde.grading import cell_integrity, hidden, scan
+from autograde.grading.course import ROOT, available_assignments, notebook_path
+from autograde.grading.course_guard import CourseGuard
+from autograde.grading.worker import unreadable_reason
+from autograde.grading.samples import correct_submission, variants
+from autograde.grading.samples.bad_inputs import BAD_INPUTS, hang_every_function, solution_cells
 
 ASSIGNMENTS = available_assignments()
 SETUP_NAMES = {"np", "plt", "torch", "grader", "check_gradient"}
@@ -216,7 +216,7 @@ def test_instructor_errors_exit_non_zero(tmp_path):
 
 
 def test_status_files_are_plain_json(tmp_path):
-    from autograde.runner import Result, read_status, status_path
+    from autograde.grading.runner import Result, read_status, status_path
     path = status_path(tmp_path, "hw", "ann")
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps({"assignment": "hw", "student": "ann", "graded": False, "reason": "r",

@@ -1,8 +1,8 @@
 """Grade many submissions in parallel, each in its own working copy, with a progress bar.
 
-Workers (autograde.job) only read a staged copy of the submission and write their working
+Workers (autograde.grading.worker) only read a staged copy of the submission and write their working
 copy; this process alone writes the course: it checks the course after every finished run
-(autograde.course_guard), then records the grades (autograde.gradebook_sync), the graded
+(autograde.grading.course_guard), then records the grades (autograde.grading.gradebook), the graded
 notebook and a status file. A run that changed course files is undone and its notebook(s)
 re-run one at a time to find out which one did it; that one scores 0 and is flagged W.
 """
@@ -20,7 +20,7 @@ from nbgrader.api import Gradebook
 from nbgrader.utils import parse_utc
 from tqdm import tqdm
 
-from . import course_guard, gradebook_sync, job as jobs
+from . import course_guard, gradebook, worker
 from .flags import notebook_flags
 from .sandbox import default_user
 
@@ -83,7 +83,7 @@ def check_course(course, assignments=None):
         raise CourseError(f"{course} has no nbgrader_config.py: is it a course folder?")
     if not (course / "gradebook.db").is_file():
         raise CourseError(f"{course} has no gradebook: run the release step first")
-    with Gradebook(gradebook_sync.db_url(course)) as gb:
+    with Gradebook(gradebook.db_url(course)) as gb:
         released = {a.name: [nb.name for nb in a.notebooks] for a in gb.assignments}
     for assignment in assignments or []:
         if assignment not in released:
@@ -124,13 +124,13 @@ class Run:
     def __init__(self, course, run_dir, released, settings):
         self.course, self.run_dir, self.released, self.settings = course, run_dir, released, settings
         os.chmod(run_dir, 0o711)
-        self.config = jobs.course_config(course / "nbgrader_config.py")
+        self.config = worker.course_config(course / "nbgrader_config.py")
         self.template = run_dir / "template.db"
-        gradebook_sync.template(course, self.template)
+        gradebook.template(course, self.template)
         self.start_db = run_dir / "gradebook.start.db"
-        gradebook_sync.backup(course, self.start_db)
+        gradebook.backup(course, self.start_db)
         self.staged = run_dir / "staged"
-        jobs.copy_files(course / "submitted", self.staged)  # the originals, for grading and for undoing
+        worker.copy_files(course / "submitted", self.staged)  # the originals, for grading and for undoing
         os.chmod(self.staged, 0o700)
         self.results_dir = run_dir / "results"
         self.guard = course_guard.CourseGuard(course, extra_roots=[self.staged, self.template])
@@ -140,7 +140,7 @@ class Run:
 
     def job(self, key):
         assignment, student = key
-        return jobs.Job(
+        return worker.Job(
             assignment, student, self.released[assignment], str(self.staged / student / assignment),
             str(self.run_dir / "work" / assignment / student), str(self.template),
             str(self.course / "nbgrader_config.py"), self.settings.overrides(),
@@ -159,7 +159,7 @@ class Run:
             while pending or running:
                 while pending and len(running) < self.settings.worker_count():
                     key = pending.pop(0)
-                    running[pool.submit(jobs.grade, self.job(key))] = key
+                    running[pool.submit(worker.grade, self.job(key))] = key
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
                     key = running.pop(future)
@@ -177,7 +177,7 @@ class Run:
                     bar.set_postfix_str(f"{failed} not graded" if failed else "")
         bar.close()
         for key in sorted(suspects | (self.regrade - set(self.results))):  # alone now: changes are its own
-            outcome = jobs.grade(self.job(key))
+            outcome = worker.grade(self.job(key))
             changed = self.guard.changes()
             if changed:
                 self.undo(changed)
@@ -228,10 +228,10 @@ class Run:
         timestamp = self.timestamp(*key)
         if result.graded:
             shutil.copytree(kept, target, symlinks=True)
-            gradebook_sync.save_graded(self.course, *key, target, timestamp, self.config)
+            gradebook.save_graded(self.course, *key, target, timestamp, self.config)
         else:
             shutil.rmtree(kept, ignore_errors=True)
-            gradebook_sync.save_failure(self.course, *key, timestamp)
+            gradebook.save_failure(self.course, *key, timestamp)
         status = status_path(self.course, *key)
         status.parent.mkdir(parents=True, exist_ok=True)
         status.write_text(json.dumps(asdict(result), indent=1))

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from nbgrader.api import Gradebook
 
-from . import gradebook_sync
-from .flags import letters
-from .runner import read_status
+from .. import gradebook
+from ..flags import letters
+from ..runner import read_status
 
 SUBMISSION_COLUMNS = ["student", "assignment", "score", "max_score", "graded", "flags", "reason"]
 CELL_COLUMNS = ["student", "assignment", "notebook", "cell", "score", "max_score", "flags"]
@@ -19,7 +19,7 @@ def export(course, out_dir, assignments=None):
     course, out_dir = Path(course), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     submissions, cells = [], []
-    with Gradebook(gradebook_sync.db_url(course)) as gb:
+    with Gradebook(gradebook.db_url(course)) as gb:
         for assignment in gb.assignments:
             if assignments and assignment.name not in assignments:
                 continue

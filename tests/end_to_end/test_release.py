@@ -4,7 +4,7 @@ import json
 import nbformat
 import pytest
 
-from autograde.course import ROOT, available_assignments, generate_release, make_course, notebook_path
+from autograde.grading.course import ROOT, available_assignments, generate_release, make_course, notebook_path
 
 pytestmark = pytest.mark.nbgrader
 

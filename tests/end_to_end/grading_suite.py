@@ -11,10 +11,10 @@ import html
 
 import pytest
 
-from autograde.course import (
+from autograde.grading.course import (
     cell_messages, cell_scores, generate_release, make_course, nbgrader, submit,
 )
-from autograde.samples import variants
+from autograde.grading.samples import variants
 
 
 @pytest.mark.nbgrader

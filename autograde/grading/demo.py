@@ -1,5 +1,5 @@
-"""The bundled sample class: every available assignment's sample submissions (autograde.samples)
-and the bad inputs (autograde.samples.bad_inputs), in a scratch nbgrader course."""
+"""The bundled sample class: every available assignment's sample submissions (autograde.grading.samples)
+and the bad inputs (autograde.grading.samples.bad_inputs), in a scratch nbgrader course."""
 import shutil
 from pathlib import Path
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from nbgrader.api import Gradebook
 
-from . import gradebook_sync
-from .flags import LEGEND, ORDER, letters
-from .runner import read_status
+from .. import gradebook
+from ..flags import LEGEND, ORDER, letters
+from ..runner import read_status
 
 NAME_WIDTH = 24
 
@@ -17,7 +17,7 @@ NAME_WIDTH = 24
 def class_grades(course, assignments=None):
     """{(assignment, student): (score, max score)} for every submission in the gradebook."""
     grades = {}
-    with Gradebook(gradebook_sync.db_url(course)) as gb:
+    with Gradebook(gradebook.db_url(course)) as gb:
         for assignment in gb.assignments:
             if assignments and assignment.name not in assignments:
                 continue

@@ -128,7 +128,7 @@ def run_release(args):
 
 def run_grade(args):
     from .runner import grade_class
-    from .summary import table
+    from .reports.summary import table
 
     course = Path(args.course).resolve()
     start = time.monotonic()
@@ -145,7 +145,7 @@ def run_grade(args):
 
 
 def run_feedback(args):
-    from .feedback import generate
+    from .reports.feedback import generate
 
     course = Path(args.course).resolve()
     count = generate(course, args.assignment, args.student)
@@ -153,7 +153,7 @@ def run_feedback(args):
 
 
 def run_export(args):
-    from .export import export
+    from .reports.export import export
 
     course = Path(args.course).resolve()
     out = Path(args.out) if Path(args.out).is_absolute() else course / args.out
@@ -166,17 +166,17 @@ def run_export(args):
 
 
 def run_summary(args):
-    from .summary import table
+    from .reports.summary import table
 
     print(table(Path(args.course).resolve(), args.assignment, details=not args.brief))
 
 
 def run_demo(args):
     from .demo import build_class
-    from .export import export
-    from .feedback import generate
+    from .reports.export import export
+    from .reports.feedback import generate
     from .runner import grade_class
-    from .summary import table
+    from .reports.summary import table
 
     workdir = Path(args.workdir).resolve()
     print(f"building the sample class in {workdir} ...")

@@ -39,6 +39,6 @@ def letters(flags):
     return "".join(code for code in ORDER if code in codes)
 
 
-def describe(flag):
-    where = f"[{flag['cell']}] " if flag.get("cell") else ""
-    return f"{flag['code']} {where}{flag['message']}"
+def cell_name(cell, index):
+    """How a flag names a cell: its grade id, or its position."""
+    return cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell {index + 1}"

@@ -10,9 +10,9 @@ from nbgrader.converters import GenerateFeedback
 from nbgrader.converters.base import NbGraderException
 from nbgrader.coursedir import CourseDirectory
 
-from .flags import LEGEND
-from .job import course_config
-from .runner import STATUS_DIR, read_status
+from ..flags import LEGEND
+from ..worker import course_config
+from ..runner import STATUS_DIR, read_status
 
 
 def generate(course, assignments=None, students=None):
@@ -47,7 +47,7 @@ def nbgrader_feedback(course, assignment, student):
     config.CourseDirectory.root = str(course)
     config.CourseDirectory.assignment_id = assignment
     config.CourseDirectory.student_id = student
-    logger = logging.getLogger("autograde.feedback")
+    logger = logging.getLogger("autograde.grading.reports.feedback")
     logger.setLevel(logging.ERROR)
     try:
         GenerateFeedback(coursedir=CourseDirectory(config=config, log=logger), config=config, log=logger).start()

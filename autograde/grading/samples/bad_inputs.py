@@ -4,7 +4,7 @@ Each one is something a grader meets in a real class: a broken file, tampered ce
 never stops, kills its kernel, eats memory, floods the output, goes after the gradebook, or
 patches the checks. `expect` says what grading must give:
   graded      False: scored 0 and listed as not graded (with the reason)
-  flags       letters the summary must show (autograde.flags.LEGEND)
+  flags       letters the summary must show (autograde.grading.flags.LEGEND)
   marks       "full": every test keeps its points; "zero": every test scores 0;
               "some": some but not all tests lose points; None: not asserted
 """

@@ -1,0 +1,21 @@
+"""The nbgrader preprocessors this course adds, one per module as nbgrader lays out its own.
+
+nbgrader_config.py composes them with nbgrader's, so `nbgrader autograde` and
+`python -m autograde grade` grade alike:
+
+  sanitize:  RestoreGradedCells (before DeduplicateIds), ScanStudentCode (after OverwriteCells)
+  autograde: SandboxedExecute (in place of Execute), StderrIsNotFailure, LimitOutputSize
+  feedback:  HideHiddenTests, ShowFlags
+"""
+from .hide_hidden_tests import HideHiddenTests
+from .limit_output_size import LimitOutputSize
+from .restore_graded_cells import RestoreGradedCells
+from .sandboxed_execute import SandboxedExecute, SandboxKernelManager
+from .scan_student_code import ScanStudentCode
+from .show_flags import ShowFlags
+from .stderr_is_not_failure import StderrIsNotFailure
+
+__all__ = [
+    "HideHiddenTests", "LimitOutputSize", "RestoreGradedCells", "SandboxKernelManager", "SandboxedExecute",
+    "ScanStudentCode", "ShowFlags", "StderrIsNotFailure",
+]

@@ -1,0 +1,123 @@
+"""SandboxedExecute: nbgrader's Execute with the kernel under limits, a notebook time budget and
+kernel deaths graded (SandboxKernelManager starts the kernel through grading/sandbox.py)."""
+import os
+import signal
+import time
+
+from jupyter_client.manager import AsyncKernelManager
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbformat.v4 import new_output
+from nbgrader.preprocessors import Execute
+from traitlets import Integer, Unicode
+
+from .. import sandbox
+from ..flags import add_flag, cell_name
+
+MEMORY_SIGNS = ("MemoryError", "can't allocate memory", "Unable to allocate", "bad_alloc", "out of memory")
+
+
+def error_output(ename, evalue):
+    return new_output("error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
+
+
+class SandboxKernelManager(AsyncKernelManager):
+    """Starts kernels through autograde.sandbox (memory and file-size limits, unprivileged user)."""
+
+    memory_mb = Integer(0, help="Address-space limit of a kernel in MB (0: none).").tag(config=True)
+    file_mb = Integer(0, help="Largest file a kernel may write, in MB (0: no limit).").tag(config=True)
+    user = Unicode("", help="User to run kernels as when grading as root ('' keeps the current user).").tag(
+        config=True)
+    threads = Integer(0, help="numpy/torch threads per kernel (0: library default).").tag(config=True)
+
+    def format_kernel_cmd(self, extra_arguments=None):
+        kernel = super().format_kernel_cmd(extra_arguments)
+        return sandbox.launcher_command(self.memory_mb, self.file_mb, self.user, self.threads) + kernel
+
+
+class SandboxedExecute(Execute):
+    """nbgrader's Execute, with the kernel in the sandbox, a time budget for the whole notebook
+    (on top of the per-cell timeout), and a kernel death graded instead of aborting the notebook:
+    the cell where it died and the cells after it get an error, the cells before keep their
+    results. Flags L (time), M (memory), K (kernel died)."""
+
+    notebook_timeout = Integer(
+        0, help="Seconds the whole notebook may run (0: no budget beyond the per-cell timeout).").tag(config=True)
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("kernel_manager_class", SandboxKernelManager)
+        super().__init__(*args, **kwargs)
+
+    def preprocess(self, nb, resources=None, km=None):
+        self._deadline = time.monotonic() + self.notebook_timeout if self.notebook_timeout else None
+        self._not_run_reason = None
+        self.timeout_func = self._cell_timeout
+        self._hide_notebooks((resources or {}).get("metadata", {}).get("path"))
+        nb, resources = super().preprocess(nb, resources, km)
+        self._flag_limits(nb)
+        return nb, resources
+
+    def _hide_notebooks(self, path):
+        """A kernel that runs as another user must not read the graded notebook (hidden tests)."""
+        if path and os.geteuid() == 0 and self.config.SandboxKernelManager.get("user"):
+            for name in os.listdir(path):
+                if name.endswith(".ipynb"):
+                    os.chmod(os.path.join(path, name), 0o600)
+
+    def _cell_timeout(self, cell):
+        if self._deadline is None:
+            return self.timeout
+        remaining = max(1, int(self._deadline - time.monotonic()) + 1)
+        return remaining if self.timeout is None or self.timeout < 0 else min(self.timeout, remaining)
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type != "code":
+            return super().preprocess_cell(cell, resources, index)
+        if self._not_run_reason is None and self._deadline is not None and time.monotonic() >= self._deadline:
+            self._not_run_reason = (f"the notebook used up its time budget ({self.notebook_timeout} s)", "L")
+            self.shutdown_kernel = "immediate"  # the kernel may be stuck: do not wait for it
+        if self._not_run_reason:
+            reason, code = self._not_run_reason
+            cell.outputs = [error_output("CellNotRun", f"not run: {reason}")]
+            add_flag(self.nb, code, f"not run: {reason}", cell_name(cell, index))
+            return cell, resources
+        try:
+            return super().preprocess_cell(cell, resources, index)
+        except CellTimeoutError as error:  # raised instead of interrupting when output stops coming
+            cell.outputs.append(error_output("CellTimeoutError", str(error).splitlines()[0]))
+            self.shutdown_kernel = "immediate"
+            return cell, resources
+        except DeadKernelError:
+            how = self._death_cause()
+            cell.outputs.append(error_output("KernelDied", f"the kernel died while running this cell: {how}"))
+            add_flag(self.nb, "K", f"the kernel died: {how}", cell_name(cell, index))
+            self._not_run_reason = ("the kernel died in an earlier cell", "K")
+            self.shutdown_kernel = "immediate"
+            return cell, resources
+
+    def _death_cause(self):
+        process = getattr(getattr(self.km, "provisioner", None), "process", None)
+        code = process.poll() if process is not None else None
+        if code is None:
+            return "it stopped answering"
+        if code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            cause = {"SIGSEGV": "segmentation fault", "SIGKILL": "killed (out of memory?)",
+                     "SIGABRT": "aborted"}.get(name, "killed")
+            return f"{cause} ({name})"
+        return f"the process exited with status {code} (os._exit or exit from C code)"
+
+    def _flag_limits(self, nb):
+        for index, cell in enumerate(nb.cells):
+            for out in cell.get("outputs", []):
+                if out.get("output_type") != "error":
+                    continue
+                text = f"{out.get('ename')}: {out.get('evalue')}"
+                if out.get("ename") == "CellTimeoutError":
+                    add_flag(nb, "L", f"timed out after {self.timeout} s", cell_name(cell, index))
+                elif any(sign in text for sign in MEMORY_SIGNS):
+                    limit = self.config.SandboxKernelManager.get("memory_mb")
+                    add_flag(nb, "M", f"ran out of memory (limit {limit} MB)" if limit else "ran out of memory",
+                             cell_name(cell, index))
