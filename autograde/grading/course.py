@@ -86,6 +86,13 @@ def update_release(assignments=None, root=ROOT):
     return assignments
 
 
+def manual_grade_ids(assignment, root=ROOT):
+    """Grade ids of the cells a person grades (written answers: graded solution cells) in the master."""
+    master = nbformat.read(notebook_path(root, "source", assignment), as_version=4)
+    return {c.metadata["nbgrader"]["grade_id"] for c in master.cells
+            if c.metadata.get("nbgrader", {}).get("grade") and c.metadata["nbgrader"].get("solution")}
+
+
 def submit(workdir, assignment, student, notebook):
     """Place a student's notebook (a NotebookNode, or raw bytes/str for broken files)."""
     path = notebook_path(workdir, "submitted", assignment, student)
