@@ -19,10 +19,8 @@ The training loop is graded by replaying it: a reference loop (torch) that learn
 hypergradient must end at the same s and parameters, so a loop that lowers alpha some other way
 (the training loss's own dalpha, a fixed small alpha) does not pass.
 """
-import contextlib
 import functools
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 import torch
@@ -34,6 +32,8 @@ from ..guard import autograd_allowed, by_hand_on_copies
 from ..reference import randn
 from ..table import Report, compare_all
 from ..table import merged  # noqa: F401 (the notebook calls grader.merged)
+from . import digits
+from .common import one_number, reference_pieces, staged_softmax_mistakes
 
 def with_autograd(function):
     @functools.wraps(function)
@@ -106,16 +106,8 @@ TARGET_MISTAKES = [
 def call(function, *args, namespace=None, own=()):
     """Run student code on private copies of the arguments with autograd blocked, and with the
     reference versions of the notebook's other graded functions (all but `own`) in place."""
-    with reference_pieces(namespace, keep=own):
+    with reference_pieces(REFERENCES, namespace=namespace, keep=own):
         return by_hand_on_copies(function, *args)
-
-
-def as_scalar(name, value):
-    """A float from a number, a 0-d array or tensor, or a size-1 array; a clear error otherwise."""
-    array = as_float64(value, name)
-    if array.size != 1:
-        raise GradientMismatch(f"{name} should be a single number, got an array of shape {array.shape}.")
-    return array.reshape(())
 
 
 # --- the written-out network, in torch ---------------------------------------------------------
@@ -244,25 +236,6 @@ REFERENCES = {
 }
 
 
-@contextlib.contextmanager
-def reference_pieces(namespace, keep=()):
-    """Swap the notebook's graded functions (except `keep`) for the references while a test runs.
-
-    A student's function looks up the other functions it calls in the notebook's globals when it
-    runs, so with the references in place a mistake in an earlier exercise is not counted again.
-    The student's own versions are put back afterwards, even when the test fails.
-    """
-    if namespace is None:
-        yield
-        return
-    saved = {name: namespace[name] for name in REFERENCES if name in namespace and name not in keep}
-    try:
-        namespace.update({name: REFERENCES[name] for name in saved})
-        yield
-    finally:
-        namespace.update(saved)
-
-
 # --- inputs ------------------------------------------------------------------------------------
 
 def labels(seed, N, K):
@@ -341,7 +314,7 @@ def check_smoothed_nll(smoothed_nll, seed, N, K, alpha, dtype=np.float64, namesp
     mistakes[NLL_MEAN_OVER_ALL] = expected / K
     mistakes[NLL_NOT_SMOOTHED] = ref_smoothed_nll(logits, target, 0.0)
     got = call(smoothed_nll, logits, target, alpha, namespace=namespace, own=("smoothed_nll",))
-    check_value("smoothed_nll", as_scalar("smoothed_nll", got), expected,
+    check_value("smoothed_nll", one_number(got, "smoothed_nll"), expected,
                 batch_size=N, known_mistakes=mistakes, **tolerance_for(dtype, got))
     print(f"smoothed_nll ok ({case(N=N, K=K, alpha=alpha, dtype=dtype)})")
 
@@ -409,7 +382,7 @@ def check_smoothed_nll_grad(smoothed_nll_grad, seed, N, K, alpha, dtype=np.float
     dlogits, dalpha = result
     check_gradient("dlogits", dlogits, expected_dlogits, batch_size=N, known_mistakes=mistakes_dlogits,
                    **tolerance_for(dtype, dlogits))
-    check_gradient("dalpha", as_scalar("dalpha", dalpha), expected_dalpha, batch_size=N,
+    check_gradient("dalpha", one_number(dalpha, "dalpha"), expected_dalpha, batch_size=N,
                    known_mistakes=mistakes_dalpha, **tolerance_for(dtype, dalpha))
     print(f"smoothed_nll_grad ok ({case(N=N, K=K, alpha=alpha, dtype=dtype)}): dalpha = {expected_dalpha:.6f}")
 
@@ -434,7 +407,7 @@ def check_manual_backward(network_backward, manual_backward, seed, N, K, alpha, 
     if not isinstance(got, dict):
         raise NotAnArray(f"manual_backward should return a dict of gradients keyed by name, got {type(got).__name__}.")
     names = LOSS_PART + NET_PART
-    got = {n: one_number(got[n]) if n in ("n3", "alpha") else got[n] for n in names if n in got}
+    got = {n: scalar_row(got[n], n) if n in ("n3", "alpha") else got[n] for n in names if n in got}
     rows = compare_all({n + label: got[n] for n in names if n in got},
                        {n + label: expected[n] for n in names}, batch_size=N,
                        known_mistakes={n + label: m for n, m in mistakes.items()},
@@ -448,10 +421,18 @@ def check_manual_backward(network_backward, manual_backward, seed, N, K, alpha, 
     return Report(rows)
 
 
+def scalar_row(value, name):
+    """The gradient of a scalar (n3, alpha) as one number when it is one; anything else is left as
+    it came, for the table to report (wrong shape, unreadable)."""
+    try:
+        return one_number(value, name)
+    except AssertionError:
+        return value
+
+
 def every_intermediate_mistakes(cache, grads):
     """{name: {description: wrong gradient}}: the local slips of manual_backward, each given the
     right upstream gradient (a slip also spoils every row below it; those rows are not named)."""
-    dh_direct = grads["k"] / cache["j"]
     return {
         "alpha": {
             DALPHA_SIGN: -grads["alpha"],
@@ -469,27 +450,8 @@ def every_intermediate_mistakes(cache, grads):
             "n4 takes n2 only off the true class: dn2 is dn4 with the true-class entries set to 0.": grads["n4"],
         },
         "n1": {"dn1 misses the 1/(K - 1) of n2 = n1 / (K - 1).": grads["n2"]},
-        "h": {
-            "h is used twice, in k = h / j and in j = sum(h); dh is the sum of both paths: "
-            "dh = dk / j + dj (dj broadcast over the K classes).": dh_direct,
-        },
-        "z": {
-            "dz misses the path through j (see dh): h is used twice, in k = h / j and in j = sum(h).":
-                dh_direct * cache["h"],
-            "dz = dh * h: the local derivative of exp(z) is exp(z) = h.": grads["h"],
-        },
-        "j": {
-            "dj = -sum_i dk_i h_i / j^2 lost its minus sign (d(1/j)/dj = -1/j^2).": -grads["j"],
-        },
+        **staged_softmax_mistakes(cache, grads),
     }
-
-
-def one_number(value):
-    """A size-1 gradient of a scalar (n3, alpha) in 0-d shape and its own dtype; else unchanged."""
-    if hasattr(value, "reshape") and getattr(value, "ndim", 0) > 0 and np.prod(value.shape) == 1:
-        return value.reshape(())
-    return value
-
 
 
 def hypergradient_pieces(params, s, x_train, y_train, x_val, y_val, lr):
@@ -572,7 +534,7 @@ def check_alpha_hypergradient(alpha_hypergradient, seed, K, N_train, N_val, s, l
     got = call(alpha_hypergradient, params, s, *args, namespace=namespace, own=("alpha_hypergradient",))
     settings = case(K=K, N_train=N_train, N_val=N_val, s=s, lr=lr, dtype=dtype)
     try:
-        check_gradient("alpha_hypergradient", as_scalar("alpha_hypergradient", got), expected,
+        check_gradient("alpha_hypergradient", one_number(got, "alpha_hypergradient"), expected,
                        batch_size=N_train, known_mistakes=mistakes, **tolerance_for(dtype, got))
     except GradientMismatch as exc:
         raise GradientMismatch(f"{exc}\n  case: {settings}") from None
@@ -613,20 +575,12 @@ def check_sgd_update(sgd_update, seed, K, N=16, D=6, H=5, alpha=0.1, lr=0.05, dt
 
 # --- 6. learning alpha on digits -----------------------------------------------------------------
 
-@lru_cache(maxsize=1)
-def _digits_split():
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    x, y = load_digits(return_X_y=True)
-    x_train, x_val, y_train, y_val = train_test_split(
-        x / 16.0, y, train_size=300, test_size=300, random_state=0, stratify=y)
-    return x_train, y_train, x_val, y_val
-
-
 def digits_split():
-    """The notebook's fixed split of load_digits: 300 training and 300 validation images."""
-    return tuple(v.copy() for v in _digits_split())
+    """The notebook's fixed split of load_digits: 300 training and 300 validation images
+    (x_train, y_train, x_val, y_val), new arrays each call."""
+    x, y = digits.images_and_labels()
+    x_train, x_val, y_train, y_val = digits.stratified_split(x / 16.0, y, train_size=300, test_size=300)
+    return x_train, y_train, x_val, y_val
 
 
 def val_nll(params, x_val, y_val):
@@ -710,7 +664,7 @@ def read_result(result, steps, run):
         raise GradientMismatch(f"train_learned_alpha should return the trained parameters as a dict with "
                                f"{', '.join(PARAMS)} {run}; got {type(params).__name__}.")
     params = {n: as_float64(params[n], f"params['{n}']") for n in PARAMS}
-    s = float(as_scalar("the returned s", s))
+    s = float(one_number(s, "the returned s"))
     if not isinstance(history, dict) or not {"alpha", "val_nll"} <= set(history):
         raise GradientMismatch(f'the history should be a dict with lists "alpha" and "val_nll" {run}.')
     alphas, losses = (as_float64(history[k], f'history["{k}"]').reshape(-1) for k in ("alpha", "val_nll"))

@@ -13,11 +13,12 @@ The training loop is graded twice: `check_training_loop` runs the student's `tra
 reference pieces of the earlier exercises in place of theirs (so an earlier mistake is not counted
 again there) and watches every step; `check_training` checks and trains the student's own network.
 """
-import contextlib
 import copy
 import functools
+import sys
 import time
 from dataclasses import dataclass, field
+from unittest.mock import patch
 
 import numpy as np
 import torch
@@ -29,6 +30,8 @@ from ..guard import by_hand, by_hand_on_copies
 from ..reference import randn, retained_grads, torch_grads
 from ..table import compare_all
 from ..table import merged  # noqa: F401 (the notebook calls grader.merged)
+from . import digits
+from .common import reference_pieces
 
 MIN_ACCURACY = 0.93
 LOOSE = tolerance_for(np.float32)  # the float32 pair: a student's network may well run in float32
@@ -557,21 +560,13 @@ def with_key_hint(report, got):
 
 
 
-def _digits_split():
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    digits = load_digits()  # 1797 8x8 images, grey levels 0..16, shipped with scikit-learn
-    X_train, X_test, y_train, y_test = train_test_split(
-        digits.data, digits.target, test_size=0.25, random_state=0, stratify=digits.target)
+def digits_split():
+    """X_train (1347, 64), X_test (450, 64), y_train, y_test: standardised with the training
+    statistics; new arrays each call."""
+    X_train, X_test, y_train, y_test = digits.stratified_split(*digits.images_and_labels(), test_size=0.25)
     mean = X_train.mean(axis=0)
     scale = X_train.std(axis=0) + 1.0  # + 1 grey level: pixels that are always blank stay finite
     return (X_train - mean) / scale, (X_test - mean) / scale, y_train, y_test
-
-
-def digits_split():
-    """X_train (1347, 64), X_test (450, 64), y_train, y_test: standardised with the training statistics."""
-    return tuple(array.copy() for array in _digits_split())
 
 
 def accuracy(model, X, y):
@@ -757,24 +752,9 @@ REFERENCES = {
 }
 
 
-@contextlib.contextmanager
-def reference_pieces(*functions, namespace=None):
-    """The references in the notebook's namespace (where the student's functions look their helpers up
-    when they run: their __globals__, normally the notebook's globals()), recording into a fresh
-    TrainingRecord; the student's own versions go back afterwards, even when the test fails."""
-    global _record
-    spaces = {id(ns): ns for ns in [namespace, *(getattr(f, "__globals__", None) for f in functions)]
-              if isinstance(ns, dict)}
-    saved = [(ns, {name: ns[name] for name in REFERENCES if name in ns}) for ns in spaces.values()]
-    _record = TrainingRecord()
-    try:
-        for ns, names in saved:
-            ns.update({name: REFERENCES[name] for name in names})
-        yield _record
-    finally:
-        for ns, names in saved:
-            ns.update(names)
-        _record = None
+def recording():
+    """A fresh TrainingRecord that the reference pieces fill while the block runs."""
+    return patch.object(sys.modules[__name__], "_record", TrainingRecord())
 
 
 def check_training_loop(make_model, train, seed, namespace=None, min_accuracy=MIN_ACCURACY):
@@ -785,7 +765,7 @@ def check_training_loop(make_model, train, seed, namespace=None, min_accuracy=MI
     X_train, X_test, y_train, y_test = digits_split()
     rng = np.random.default_rng(seed)
     start = time.perf_counter()
-    with reference_pieces(make_model, train, namespace=namespace) as record:
+    with reference_pieces(REFERENCES, make_model, train, namespace=namespace), recording() as record:
         try:
             model = by_hand(make_model, rng)
         except Exception as exc:

@@ -13,6 +13,7 @@ and cross-entropy, so there the library versions are blocked as well.
 import contextlib
 import importlib
 import tracemalloc
+from unittest.mock import patch
 
 import numpy as np
 import torch
@@ -24,6 +25,7 @@ from ..reference import randn, retained_grads, torch_grads
 from ..table import compare_all
 from ..table import every_case  # noqa: F401 (the notebook calls grader.every_case)
 from ..guard import by_hand_on_copies as call
+from .common import one_number, staged_softmax_mistakes
 
 # Tolerances are the core's, by the precision of the answer (check.py), with one addition: a
 # float32 computation that subtracts numbers of size ~1 (p - 1, p - p**2, g - <g, p>) keeps only
@@ -116,16 +118,12 @@ def no_library(what):
             )
         return blocked
 
-    patches = [(owner, name, refuse(f"{label}.{name}")) for label, owner in owners.items()
-               for name in WRITE_YOURSELF if hasattr(owner, name)]
-    saved = [(owner, name, getattr(owner, name)) for owner, name, _ in patches]
-    try:
-        for owner, name, replacement in patches:
-            setattr(owner, name, replacement)
+    with contextlib.ExitStack() as stack:
+        for label, owner in owners.items():
+            for name in WRITE_YOURSELF:
+                if hasattr(owner, name):
+                    stack.enter_context(patch.object(owner, name, refuse(f"{label}.{name}")))
         yield
-    finally:
-        for owner, name, original in saved:
-            setattr(owner, name, original)
 
 
 def run(function, *args, write_yourself=False):
@@ -296,22 +294,13 @@ def _check_forward(name, got, expected, z, **kwargs):
 
 
 def _as_loss(got, name, N):
-    """A loss is one number: accept it in a size-1 array of any shape ((1,), (1, 1)), as float()
-    and .item() would (the core check_value insists on the reference's shape ()); explain any
-    other shape."""
-    value = as_float64(got, name)
-    if value.size == 1:
-        if isinstance(got, torch.Tensor):
-            return got.detach().reshape(())
-        return np.asarray(got).reshape(()) if isinstance(got, (np.ndarray, np.generic)) else value.reshape(())
+    """A loss is one number (in any container of size 1); explain any other shape."""
+    size = as_float64(got, name).size
     per_example = (
-        f" These {value.size} numbers look like the N = {N} per-example losses -logp[n, target[n]]: "
-        "take their mean." if value.size == N else ""
+        f" These {size} numbers look like the N = {N} per-example losses -logp[n, target[n]]: "
+        "take their mean." if size == N else ""
     )
-    raise GradientMismatch(
-        f"{name} has the wrong shape: expected one number, got shape {value.shape}.\n"
-        f"  The loss is one number, the mean over the N = {N} examples.{per_example}"
-    )
+    return one_number(got, name, f"\n  The loss is one number, the mean over the N = {N} examples.{per_example}")
 
 
 @contextlib.contextmanager
@@ -625,30 +614,15 @@ def staged_torch(z, y):
 
 def staged_mistakes(values, grads, y):
     """{stage: {description: value}}: local mistakes, each given the right upstream gradient."""
-    h, j = values["h"], values["j"]
-    N = len(y)
-    dh_direct = grads["k"] / j
-    block = np.zeros_like(grads["l"])
-    block[:, y] = grads["picked"]
-    return {
-        "l": {
+    mistakes = staged_softmax_mistakes(values, grads)
+    if len(y) > 1:
+        block = np.zeros_like(grads["l"])
+        block[:, y] = grads["picked"]
+        mistakes["l"] = {
             "dl[:, y] = ... sets every example's targets (an N x N block); index each example with "
             "its own target: dl[np.arange(N), y] = dpicked.": block,
-        } if N > 1 else {},
-        "h": {
-            "h is used twice, in k = h / j and in j = sum(h); dh is the sum over both paths: "
-            "dh = dk / j + dj (dj broadcast over the K classes).": dh_direct,
-        },
-        "z": {
-            "dz misses the path through j (see dh): h is used twice, in k = h / j and in j = sum(h).":
-                dh_direct * h,
-            "dz = dh * h: the local derivative of exp(z) is exp(z) = h.": grads["h"],
-        },
-        "j": {
-            "dj = -sum_i dk_i h_i / j^2 is missing its minus sign (d(1/j)/dj = -1/j^2).":
-                -grads["j"],
-        },
-    }
+        }
+    return mistakes
 
 
 def check_staged(staged_forward, staged_backward, seed, N, K):

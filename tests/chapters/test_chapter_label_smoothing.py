@@ -241,7 +241,7 @@ def test_reference_pieces_are_put_back_even_when_the_test_fails():
 
     namespace = {"smooth_targets": mine, "alpha_hypergradient": mine, "other": 1}
     with pytest.raises(ZeroDivisionError):
-        with grader.reference_pieces(namespace, keep=("alpha_hypergradient",)):
+        with grader.reference_pieces(grader.REFERENCES, namespace=namespace, keep=("alpha_hypergradient",)):
             assert namespace["smooth_targets"] is grader.ref_smooth_targets
             assert namespace["alpha_hypergradient"] is mine
             1 / 0

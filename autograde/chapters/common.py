@@ -1,0 +1,73 @@
+"""Pieces that more than one chapter's checks use: reading an answer that is one number, putting
+the grader's reference versions into a notebook while a later exercise is graded, and the known
+mistakes of the staged softmax h = exp(z), j = sum(h), k = h / j (chapters 2 and 4 both have
+students differentiate it by hand).
+"""
+import contextlib
+from unittest.mock import patch
+
+import numpy as np
+import torch
+
+from ..arrays import as_float64
+from ..check import GradientMismatch
+
+
+def one_number(value, name, explain=""):
+    """An answer that is one number, in whatever container of size 1 it came ((), (1,), (1, 1);
+    numpy, torch or Python), as float() and .item() would accept it.
+
+    Returned with shape () (the core checks insist on the reference's shape) but in its own kind
+    and dtype, so that the check still sees a float32 answer as float32. Any other size raises
+    GradientMismatch, with `explain` added to the message.
+    """
+    array = as_float64(value, name)
+    if array.size != 1:
+        raise GradientMismatch(
+            f"{name} has the wrong shape: expected one number, got shape {array.shape}.{explain}")
+    if isinstance(value, torch.Tensor):
+        return value.detach().reshape(())
+    if isinstance(value, (np.ndarray, np.generic)):
+        return np.asarray(value).reshape(())
+    return array.reshape(())
+
+
+@contextlib.contextmanager
+def reference_pieces(references, *functions, namespace=None, keep=()):
+    """The grader's `references` ({name: right version}) in place of the notebook's functions and
+    classes of the same names, all but `keep`, for the duration of the block.
+
+    A student's function looks up the other functions it calls when it runs, in its module's
+    globals: `namespace` (normally the notebook's globals()) and the __globals__ of the given
+    `functions`. With the references there, a mistake in an earlier exercise is not counted again
+    in a later one. patch.dict puts each namespace back as it was, even when the check fails.
+    """
+    spaces = [namespace, *(getattr(function, "__globals__", None) for function in functions)]
+    unique = {id(space): space for space in spaces if isinstance(space, dict)}
+    with contextlib.ExitStack() as stack:
+        for space in unique.values():
+            swapped = {name: ref for name, ref in references.items() if name in space and name not in keep}
+            if swapped:
+                stack.enter_context(patch.dict(space, swapped))
+        yield
+
+
+def staged_softmax_mistakes(values, grads):
+    """{stage: {description: wrong gradient}}: the local slips in the backward pass of the staged
+    softmax h = exp(z), j = h.sum(axis=1, keepdims=True), k = h / j, each given the right upstream
+    gradient. values: the forward values h and j; grads: the right gradients of k, j and h."""
+    dh_direct = grads["k"] / values["j"]  # the path through k = h / j alone
+    return {
+        "h": {
+            "h is used twice, in k = h / j and in j = sum(h); dh is the sum of both paths: "
+            "dh = dk / j + dj (dj broadcast over the K classes).": dh_direct,
+        },
+        "z": {
+            "dz misses the path through j (see dh): h is used twice, in k = h / j and in j = sum(h).":
+                dh_direct * values["h"],
+            "dz = dh * h: the local derivative of exp(z) is exp(z) = h.": grads["h"],
+        },
+        "j": {
+            "dj = -sum_i dk_i h_i / j^2 is missing its minus sign (d(1/j)/dj = -1/j^2).": -grads["j"],
+        },
+    }
