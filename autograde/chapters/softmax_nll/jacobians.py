@@ -1,0 +1,142 @@
+"""Chapter 2, exercises 4 and 5: the vector-Jacobian products of softmax and log-softmax (without
+building a Jacobian), and the softmax Jacobian of one vector."""
+import tracemalloc
+
+import numpy as np
+import torch
+
+from ...arrays import as_float64
+from ...check import GradientMismatch
+from ...reference import randn
+from .checking import FLOAT32_FLOOR, compare, for_inputs, run
+from .inputs import logits, vjp_inputs
+from .mistakes import softmax_over, unstable_softmaxes, wrong_axis
+from .references import softmax_jacobian_reference, vjp_reference
+
+
+# --- 4. vector-Jacobian products ------------------------------------------------------------------
+
+def softmax_vjp_from(p, g):
+    """J^T g for softmax, from its probabilities p: p * (g - sum(g * p)) per example."""
+    return p * (g - np.sum(g * p, axis=-1, keepdims=True))
+
+
+def softmax_vjp_mistakes(p, g):
+    return {
+        "p * g uses only the diagonal diag(p) of the Jacobian diag(p) - p p^T; the p p^T part "
+        "adds -p * sum(g * p) (over the last axis).": p * g,
+        "the inner sum must be weighted by p: J^T g = p * (g - sum_j g_j p_j), not "
+        "p * (g - sum_j g_j).": p * (g - g.sum(axis=-1, keepdims=True)),
+        "sum(g * p) was taken over the whole array; take it per example, over the last axis "
+        "(axis=-1, keepdims=True).": p * (g - np.sum(g * p)),
+    }
+
+
+def log_softmax_vjp_from(p, g):
+    """J^T g for log-softmax, from the probabilities p: g - p * sum(g) per example."""
+    return g - p * g.sum(axis=-1, keepdims=True)
+
+
+def log_softmax_vjp_mistakes(p, g):
+    return {
+        "g - p * g: the sum over the classes is missing; J^T g = g - p * sum_i g_i "
+        "(over the last axis).": g - p * g,
+        "g - sum_i g_i: the sum must be multiplied by p = softmax(z): J^T g = g - p * sum_i g_i.":
+            g - g.sum(axis=-1, keepdims=True),
+        "g - sum_j p_j g_j is J g; the VJP is J^T g = g - p * sum_i g_i (the Jacobian I - 1 p^T of "
+        "log-softmax is not symmetric).": g - np.sum(p * g, axis=-1, keepdims=True),
+        "sum(g) was taken over the whole array; take it per example, over the last axis "
+        "(axis=-1, keepdims=True).": g - p * g.sum(),
+    }
+
+
+def check_vjp(name, vjp, seed, shape, extreme, function, vjp_from, mistakes_of):
+    """The student's `vjp` of torch's `function` against autograd. vjp_from(p, g): the right
+    formula from the probabilities, which also gives what a wrong softmax inside it leads to;
+    mistakes_of(p, g): the formula's own typical slips."""
+    z, g = vjp_inputs(seed, shape, extreme)
+    expected = vjp_reference(function, z, g)
+    mistakes = mistakes_of(softmax_over(z, -1), g)
+    mistakes.update(wrong_axis("softmax", z, lambda q: vjp_from(q, g)))
+    unstable = [(cause, vjp_from(q, g)) for cause, q in unstable_softmaxes(z)]
+    with for_inputs(z=z, g=g):
+        got = run(vjp, z, g)
+        compare(f"{name}(z, g)", got, expected, z, unstable=unstable, known_mistakes=mistakes,
+                floor=FLOAT32_FLOOR * np.max(np.abs(g)))
+
+
+def check_softmax_vjp(softmax_vjp, seed, shape, extreme=False):
+    check_vjp("softmax_vjp", softmax_vjp, seed, shape, extreme, torch.softmax, softmax_vjp_from,
+              softmax_vjp_mistakes)
+
+
+def check_log_softmax_vjp(log_softmax_vjp, seed, shape, extreme=False):
+    check_vjp("log_softmax_vjp", log_softmax_vjp, seed, shape, extreme, torch.log_softmax, log_softmax_vjp_from,
+              log_softmax_vjp_mistakes)
+
+
+def check_no_full_jacobian(vjp, seed, N=8, K=1024):
+    """A VJP must not build a Jacobian, not even one K x K per example; numpy allocations are
+    measured with tracemalloc. K >> N so that one example's Jacobian (K*K numbers) dwarfs
+    everything a VJP needs (a few arrays of N*K).
+
+    Torch allocations are invisible to tracemalloc, so this can only ever let a solution through,
+    never fail a frugal one.
+    """
+    z, g = logits(seed, N, K), randn(seed + 1, N, K)
+    one_jacobian = K * K * 8
+    limit = 16 * z.nbytes  # the copies of z and g, p, g * p, the result, ... with room to spare
+    already = tracemalloc.is_tracing()
+    if already:
+        tracemalloc.reset_peak()
+    else:
+        tracemalloc.start()
+    try:
+        run(vjp, z, g)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        if not already:
+            tracemalloc.stop()
+    if peak > limit:
+        raise GradientMismatch(
+            f"{getattr(vjp, '__name__', 'the VJP')}(z, g) allocated {peak / 2**20:.1f} MB for z of shape "
+            f"({N}, {K}) ({z.nbytes / 2**20:.2f} MB): it seems to build a Jacobian, K*K numbers "
+            f"({one_jacobian / 2**20:.0f} MB) per example. Use its structure instead: a VJP needs only "
+            "a few arrays of the shape of z."
+        )
+
+
+# --- 5. the softmax Jacobian of one vector ---------------------------------------------------------
+
+def check_softmax_jacobian(softmax_jacobian, z):
+    z = np.asarray(z, dtype=np.float64)
+    if z.ndim != 1:
+        raise ValueError("softmax_jacobian is checked on single vectors")
+    expected = softmax_jacobian_reference(z)
+    p = softmax_over(z, -1)
+    mistakes = {
+        "np.diag(p) alone: the off-diagonal entries dp_i/dz_j = -p_i p_j (and the -p_i^2 on the "
+        "diagonal) are missing; J = diag(p) - p p^T.": np.diag(p),
+        "-p p^T alone: the diag(p) part is missing; J = diag(p) - p p^T.": -np.outer(p, p),
+        "np.diag(p) - p * p broadcasts the vector p^2 across the rows; the second term is the outer "
+        "product p p^T = np.outer(p, p).": np.diag(p) - p * p,
+        "only the diagonal p_i (1 - p_i) is there; off the diagonal dp_i/dz_j = -p_i p_j.":
+            np.diag(p * (1 - p)),
+    }
+    unstable = [(cause, np.diag(q) - np.outer(q, q)) for cause, q in unstable_softmaxes(z)]
+    name = "softmax_jacobian(z)"
+    with for_inputs(z=z):
+        got = run(softmax_jacobian, z)
+        try:
+            compare(name, got, expected, z, unstable=unstable, known_mistakes=mistakes, floor=FLOAT32_FLOOR)
+        except GradientMismatch as exc:
+            raise GradientMismatch(f"{exc}{_row_sum_note(as_float64(got, name), expected)}") from None
+
+
+def _row_sum_note(got, expected):
+    if got.shape != expected.shape or np.allclose(got.sum(axis=1), 0, atol=1e-8):
+        return ""
+    return (
+        f"\n  Its rows sum to {np.array2string(got.sum(axis=1), precision=4)}, not 0: softmax(z + c) = "
+        "softmax(z) for every constant c, so moving all logits together changes nothing, J @ 1 = 0."
+    )
