@@ -168,7 +168,12 @@ def check_quadratic_form_grad(quadratic_form_grad, seed, n, column=False, v=1.0)
 def check_matvec_vjp(matvec_vjp, seed, m, n):
     W, x, v = randn(seed, m, n), randn(seed + 1, n), randn(seed + 2, m)
     ref = torch_grads(lambda x: torch.as_tensor(W) @ x, dict(x=x), upstream=v)["x"]
-    mistakes = {"this is J v; y.backward(v) computes J^T v = W^T v.": W @ v} if m == n else {}
+    # The classic slip: J where J^T belongs. Only a square W lets it through the shape check.
+    mistakes = {
+        "this is W v = J v, the Jacobian J = W used where its transpose belongs: y.backward(v) computes "
+        "the vector-Jacobian product J^T v = W^T v (a sum over the outputs i, down the columns of W). "
+        "With a square W both have the right shape; only the values tell them apart.": W @ v,
+    } if m == n else {}
     got = call(matvec_vjp, W, v)
     check_gradient("matvec_vjp", got, ref, known_mistakes=mistakes)
 

@@ -106,6 +106,16 @@ def test_one_sided_quadratic_form_is_named():
     fails_with("not only W x", grader.check_quadratic_form_grad, lambda x, W, v=1.0: v * W @ x, 0, 4)
 
 
+@pytest.mark.parametrize("seed, n", [(0, 2), (81, 4)])  # the visible case and the hidden square one
+def test_jacobian_where_its_transpose_belongs_is_named_for_square_matrices(seed, n):
+    fails_with("used where its transpose belongs", grader.check_matvec_vjp, lambda W, v: W @ v, seed, n, n)
+
+
+def test_jacobian_where_its_transpose_belongs_fails_on_shape_for_other_matrices():
+    with pytest.raises(ValueError):  # (5, 3) @ (5,): numpy refuses, and the message says what was called
+        grader.check_matvec_vjp(lambda W, v: W @ v, 82, 5, 3)
+
+
 def test_sum_over_the_wrong_axis_is_named():
     fails_with("wrong axis", grader.check_broadcast_add_vjp, lambda v: v.sum(axis=1), 0, 4, 3)
 

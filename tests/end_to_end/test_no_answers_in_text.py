@@ -49,7 +49,7 @@ FORBIDDEN = {
         ],
         "staged_backward": [
             G + r"(num|invden|den|sigx|sigy|xpy|xpysqr)=",           # any step written out
-            G + r"[xy]\+?=(?!0)",                                    # dx = ..., dx += ... (dx = 0.0 is the method)
+            G + r"[xy]\+?=(?!0|\.\.\.)",                           # dx = dnum, dx += ... (but dx = 0.0, dx += ...: the method)
             r"-1/(den|\(den\))\^2", r"-" + G + r"invden/den\^2",
             r"\(1-sig[xy]\)", r"sig[xy]·\(1-", r"(?<![\w.])2·xpy",
         ],
@@ -70,7 +70,7 @@ FORBIDDEN = {
             r"\\partial ?y/\\partial ?x=W", r"\\frac\\partial ?y\\partial ?x=W",
         ],
         "broadcast_add_vjp": [
-            r"\\sum_i·[vV]_i", r"\\sum_i=1\^m·[vV]", G + r"b=\\sum", r"sum\(axis=0", r"\.sum\(0\)",
+            r"\\sum_i·[vV]_i(?!·(\\frac|\\partial|J))", r"\\sum_i=1\^m·[vV]", G + r"b=\\sum", r"sum\(axis=0", r"\.sum\(0\)",
             r"np\.sum\([vV],axis=0", r"axis=?0", r"(sum|add)\w* (it |them )?(over|along|down) (the |its |all )?(m )?rows",
         ],
     },
