@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from autograde.chapters import mlp_backprop as grader
+from autograde.chapters.mlp_backprop import references
 from autograde.grading.course import ROOT, notebook_path
 from autograde.grading.samples import Replace, Rewrite
 from autograde.grading.samples.mlp_backprop import ASSIGNMENT, VARIANTS, definitions
@@ -400,14 +401,60 @@ def test_mistake_is_named(mistake):
 
 # --- the network-level check and the data ------------------------------------------------------------
 
+def network_of_every_kind(ns, rng):
+    return ns["Sequential"](ns["Linear"](5, 7, rng), ns["ReLU"](), ns["Linear"](7, 6, rng), ns["Tanh"](),
+                            ns["Linear"](6, 4, rng), ns["Sigmoid"](), ns["Linear"](4, 3, rng))
+
+
+def network_batch(rng):
+    return rng.normal(size=(9, 5)), rng.integers(0, 3, size=9).astype(np.int32)  # int32 targets too
+
+
 @pytest.mark.parametrize("variant", ["correct", "written_differently"])
 def test_network_check_accepts_every_activation(variant):
     ns = definitions(variant)
     rng = np.random.default_rng(0)
-    model = ns["Sequential"](ns["Linear"](5, 7, rng), ns["ReLU"](), ns["Linear"](7, 6, rng), ns["Tanh"](),
-                             ns["Linear"](6, 4, rng), ns["Sigmoid"](), ns["Linear"](4, 3, rng))
-    X, y = rng.normal(size=(9, 5)), rng.integers(0, 3, size=9).astype(np.int32)  # int32 targets too
-    assert grader.check_network(model, ns["SoftmaxCrossEntropy"](), X, y)
+    model = network_of_every_kind(ns, rng)
+    grader.check_network(model, ns["SoftmaxCrossEntropy"](), *network_batch(rng))  # returns without raising
+
+
+WRONG_NETWORKS = {  # id: (edits of the right answer, phrases of the message, which names the layer at fault)
+    "ReLU passes negatives": (
+        [Replace("activations", "return dy * (self.x > 0)", "return dy")],
+        ["layer 1 (ReLU): dx returned by backward", "the gradient passes where the input was negative"]),
+    "tanh without the square": (
+        [Replace("activations", "return dy * (1 - self.out ** 2)", "return dy * (1 - self.out)")],
+        ["layer 3 (Tanh): dx returned by backward", "the square is missing"]),
+    "db averaged": (
+        [Replace("linear", "self.db = dy.sum(axis=0)", "self.db = dy.mean(axis=0)")],
+        ["layer 6 (Linear).db", "1/N too many"]),
+    "Sequential.backward in forward order": (
+        [Replace("sequential", "for layer in reversed(self.layers):", "for layer in self.layers:")],
+        ["what joins them"]),
+}
+
+
+@pytest.mark.parametrize("wrong", WRONG_NETWORKS, ids=list(WRONG_NETWORKS))
+def test_network_check_names_the_layer_at_fault(wrong):
+    edits, phrases = WRONG_NETWORKS[wrong]
+    ns = definitions("correct", edits)
+    rng = np.random.default_rng(0)
+    model = network_of_every_kind(ns, rng)
+    with pytest.raises(AssertionError) as failure:
+        grader.check_network(model, ns["SoftmaxCrossEntropy"](), *network_batch(rng))
+    for phrase in phrases:
+        assert phrase in str(failure.value), str(failure.value)
+
+
+def test_network_check_says_when_it_cannot_mirror_a_layer():
+    class Dropout:
+        def forward(self, x):
+            return x
+
+    ns = definitions("correct")
+    model = ns["Sequential"](ns["Linear"](5, 3, np.random.default_rng(0)), Dropout())
+    with pytest.raises(grader.CannotMirror, match="Dropout has no torch twin"):
+        grader.check_network(model, ns["SoftmaxCrossEntropy"](), *network_batch(np.random.default_rng(1)))
 
 
 def test_digits_split_is_fixed_and_standardised():
@@ -430,7 +477,7 @@ def test_reference_pieces_agree_with_torch():
         grader.ReferenceLinear(5, 6, rng), named["ReLU"](), grader.ReferenceLinear(6, 4, rng), named["Tanh"](),
         grader.ReferenceLinear(4, 4, rng), named["Sigmoid"](), grader.ReferenceLinear(4, 3, rng))
     X, y = rng.normal(size=(7, 5)), rng.integers(0, 3, size=7)
-    assert grader.check_network(model, grader.ReferenceSoftmaxCrossEntropy(), X, y)
+    grader.check_network(model, grader.ReferenceSoftmaxCrossEntropy(), X, y)  # raises at the first wrong piece
 
 
 def test_training_loop_check_puts_the_students_pieces_back():
@@ -439,4 +486,4 @@ def test_training_loop_check_puts_the_students_pieces_back():
     with pytest.raises(grader.TrainingFailed, match="late"):
         grader.check_training_loop(ns["make_model"], ns["train"], seed=0, namespace=dict(ns))
     assert all(ns[name] is piece for name, piece in mine.items())
-    assert grader._record is None
+    assert references._record is None  # the record of that check is gone too

@@ -1,0 +1,174 @@
+"""Chapter 3's earlier exercises done right, for grading the training loop on its own.
+
+While check_training_loop runs, these stand in for the student's classes of the same names, so that
+`train` (and the `make_model` that feeds it) is graded on its own; they also record every step into
+the TrainingRecord of the running check, so that the check can see what the loop did.
+"""
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ...check import is_close
+
+
+def _numpy(value):
+    return value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+
+
+def _like(value, template):
+    """`value` (numpy) in the kind the student passed: a torch tensor in, a torch tensor out."""
+    return torch.as_tensor(value) if isinstance(template, torch.Tensor) else value
+
+
+@dataclass
+class TrainingRecord:
+    """What the reference pieces saw while the student's train() ran."""
+    batches: list = field(default_factory=list)  # the rows of every step's batch, as given to the model
+    losses: list = field(default_factory=list)   # the loss of every step
+    problems: list = field(default_factory=list)  # what went wrong, first first
+
+    def problem(self, text):
+        if text not in self.problems:
+            self.problems.append(text)
+
+
+_record = None  # the TrainingRecord of the check that is running, if any
+
+
+class ReferenceLinear:
+    def __init__(self, d_in, d_out, rng):
+        bound = 1 / np.sqrt(d_in)  # as the notebook's Linear: the same rng draws give the same weights
+        self.W = rng.uniform(-bound, bound, size=(d_out, d_in))
+        self.b = rng.uniform(-bound, bound, size=d_out)
+        self.dW, self.db = np.zeros_like(self.W), np.zeros_like(self.b)
+        self.previous = None  # (W, b, dW, db) at the last backward pass
+        self.learning_rates = []  # the step each backward pass was followed by, as lr
+
+    def forward(self, x):
+        self.x = _numpy(x)
+        self.used = self.W.copy(), self.b.copy()
+        return _like(self.x @ self.W.T + self.b, x)
+
+    def backward(self, dy):
+        d = _numpy(dy)
+        if _record is not None:
+            if not (np.array_equal(self.W, self.used[0]) and np.array_equal(self.b, self.used[1])):
+                _record.problem(
+                    "the parameters changed between a forward pass and its backward pass: a step is forward, "
+                    "loss, backward, and only then sgd_step (so that it uses this batch's gradient).")
+            self.took_step()
+        self.dW, self.db = d.T @ self.x, d.sum(axis=0)
+        self.previous = self.W.copy(), self.b.copy(), self.dW, self.db
+        return _like(d @ self.used[0], dy)
+
+    def took_step(self):
+        """Check that since the last backward pass the parameters moved by -lr * its gradient."""
+        if self.previous is None:
+            return
+        W, b, dW, db = self.previous
+        moved = np.concatenate([(self.W - W).ravel(), (self.b - b).ravel()])
+        grad = np.concatenate([dW.ravel(), db.ravel()])
+        if not np.any(grad):
+            return
+        lr = -float(moved @ grad) / float(grad @ grad)
+        self.learning_rates.append(lr)
+        if not np.any(moved):
+            _record.problem("a backward pass was not followed by a step: after every backward pass, call "
+                            "sgd_step(model, lr) once, before the next forward pass.")
+        elif lr <= 0:
+            _record.problem("a step went uphill: gradient descent subtracts lr * grad.")
+        elif not is_close(moved, -lr * grad, 1e-4, 1e-6).all():  # float64 steps: rounding is far below this
+            _record.problem("a step did not move every parameter by -lr * (its gradient from the backward "
+                            "pass just before): each step is one sgd_step(model, lr), after the backward pass.")
+
+    def parameters(self):
+        return [(self.W, self.dW), (self.b, self.db)]
+
+
+class _ReferenceActivation:
+    def forward(self, x):
+        self.x = _numpy(x)
+        self.out = self.f(self.x)
+        return _like(self.out, x)
+
+    def backward(self, dy):
+        return _like(_numpy(dy) * self.local_gradient(), dy)
+
+    def parameters(self):
+        return []
+
+
+class ReferenceReLU(_ReferenceActivation):
+    def f(self, x):
+        return np.maximum(x, 0)
+
+    def local_gradient(self):
+        return self.x > 0
+
+
+class ReferenceSigmoid(_ReferenceActivation):
+    def f(self, x):
+        return 0.5 * (1 + np.tanh(0.5 * x))  # = 1 / (1 + exp(-x)), without overflow
+
+    def local_gradient(self):
+        return self.out * (1 - self.out)
+
+
+class ReferenceTanh(_ReferenceActivation):
+    def f(self, x):
+        return np.tanh(x)
+
+    def local_gradient(self):
+        return 1 - self.out ** 2
+
+
+class ReferenceSoftmaxCrossEntropy:
+    def forward(self, logits, target):
+        z = _numpy(logits)
+        self.target = _numpy(target).astype(np.int64)
+        shifted = z - z.max(axis=1, keepdims=True)
+        log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        self.probs = np.exp(log_probs)
+        self.loss = -log_probs[np.arange(len(self.target)), self.target].mean()
+        self.logits = logits
+        return _like(self.loss, logits)
+
+    def backward(self):
+        if _record is not None:
+            _record.losses.append(float(self.loss))
+        onehot = np.eye(self.probs.shape[1], dtype=self.probs.dtype)[self.target]
+        return _like((self.probs - onehot) / len(self.target), self.logits)
+
+
+class ReferenceSequential:
+    def __init__(self, *layers):
+        self.layers = list(layers)
+
+    def forward(self, x):
+        self.x = x
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x
+
+    def backward(self, dy):
+        if _record is not None:
+            _record.batches.append(_numpy(self.x))
+        for layer in reversed(self.layers):
+            dy = layer.backward(dy)
+        return dy
+
+    def parameters(self):
+        return [pair for layer in self.layers for pair in layer.parameters()]
+
+
+def reference_sgd_step(model, lr):
+    for param, grad in model.parameters():
+        param -= lr * grad
+
+
+REFERENCES = {
+    "Linear": ReferenceLinear, "ReLU": ReferenceReLU, "Sigmoid": ReferenceSigmoid, "Tanh": ReferenceTanh,
+    "SoftmaxCrossEntropy": ReferenceSoftmaxCrossEntropy, "Sequential": ReferenceSequential,
+    "sgd_step": reference_sgd_step,
+}
