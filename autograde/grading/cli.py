@@ -23,14 +23,13 @@ typical term:  release -> (students submit into submitted/<student>/<assignment>
 
 
 def main(argv=None):
-    from .course import NbgraderFailed, put_interpreter_tools_on_path
-    from .runner import CourseError
-
-    put_interpreter_tools_on_path()
     args = parser().parse_args(argv)
     if not getattr(args, "run", None):
         parser().print_help()
         return 2
+    from .course import CourseError, NbgraderFailed, put_interpreter_tools_on_path
+
+    put_interpreter_tools_on_path()
     try:
         return args.run(args) or 0
     except (CourseError, NbgraderFailed, FileNotFoundError) as error:
@@ -110,8 +109,7 @@ def settings(args):
 # --- commands ---------------------------------------------------------------------------------------
 
 def run_release(args):
-    from .course import generate_release
-    from .runner import CourseError
+    from .course import CourseError, generate_release
 
     course = Path(args.course).resolve()
     source = course / "source"

@@ -22,6 +22,10 @@ ASSIGNMENTS = {
 }
 
 
+class CourseError(RuntimeError):
+    """The instructor's setup is wrong (not a student's file): the command exits non-zero."""
+
+
 class NbgraderFailed(RuntimeError):
     """An nbgrader command itself failed (the course is broken, not a student)."""
 
@@ -69,21 +73,6 @@ def nbgrader(workdir, *args, timeout=3600):
 def generate_release(workdir, assignment):
     nbgrader(workdir, "generate_assignment", assignment, "--force")
     return notebook_path(workdir, "release", assignment)
-
-
-def update_release(assignments=None, root=ROOT):
-    """Regenerate release/<assignment>/ in the repository from source/, via a scratch course."""
-    import tempfile
-
-    assignments = assignments or available_assignments(root)
-    with tempfile.TemporaryDirectory() as tmp:
-        make_course(tmp, assignments, root)
-        for assignment in assignments:
-            generate_release(tmp, assignment)
-            target = root / "release" / assignment
-            shutil.rmtree(target, ignore_errors=True)
-            shutil.copytree(Path(tmp) / "release" / assignment, target)
-    return assignments
 
 
 def manual_grade_ids(assignment, root=ROOT):

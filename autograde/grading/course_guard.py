@@ -1,11 +1,13 @@
-"""Check after each run that student code changed nothing in the course, and undo it if it did.
+"""Find out whether student code changed the course, when, and undo it.
 
-Kernels run as an unprivileged user when the grader is root, and then cannot write the course
-at all. A grader that is not root cannot take that right away from its own kernels, so every
-file that matters (gradebook, submissions, graded notebooks, sources, releases, the grader's
-staged copies) is fingerprinted by its stat record; a change the grader did not make itself
-is found after the run that made it, and undone from the copies taken before grading began.
-The status-change time (ctime) cannot be set by a process, so a write cannot hide itself.
+Sandboxed kernels cannot reach the course at all; this is the check behind that wall, and the
+only one where grading runs unsandboxed. Every file that matters (gradebook, submissions,
+graded notebooks, sources, releases, the grader's staged copies) is fingerprinted by its stat
+record once before grading. The status-change time (ctime) cannot be set by a process, so a
+write cannot hide itself, and it says when the change happened: the runs in flight at that time
+are the suspects. The cost per graded notebook is what the grader writes itself (its own files
+are taken as they are now) plus one look at the gradebook, which the grader rewrites after every
+notebook and so must be checked then; everything else is compared once, at the end.
 """
 import os
 import shutil
@@ -43,26 +45,47 @@ def scan(roots):
     return found
 
 
+def changed_at(path):
+    """When `path` last changed (ns since the epoch): its ctime, or its nearest folder's if it is gone."""
+    path = Path(path)
+    while True:
+        print_ = fingerprint(path)
+        if print_ is not None:
+            return print_[2]
+        if path == path.parent:
+            return 0
+        path = path.parent
+
+
 class CourseGuard:
-    """Fingerprints of the protected files; `changes()` lists what changed since the last look."""
+    """Fingerprints of the protected files as the grader left them."""
 
     def __init__(self, course, extra_roots=()):
         self.roots = [Path(course) / name for name in WATCHED] + [Path(p) for p in extra_roots]
+        self.gradebook = str(Path(course) / "gradebook.db")
         self.known = scan(self.roots)
+        self.written = {}  # path the grader wrote -> the entries it wrote there
+
+    def gradebook_changed(self):
+        return fingerprint(self.gradebook) != self.known.get(self.gradebook)
 
     def changes(self):
+        """[(path, when)] of every change since the grader last took the files as they are."""
         now = scan(self.roots)
         changed = sorted(p for p in set(now) | set(self.known) if now.get(p) != self.known.get(p))
-        return changed
+        return [(path, changed_at(path)) for path in changed]
+
+    def forget(self, path):
+        """The grader is about to replace `path` (a file or a tree): drop what is known under it."""
+        for known in set(scan([path])) | self.written.pop(str(path), set()) | {str(path)}:
+            self.known.pop(known, None)
 
     def accept(self, *paths):
-        """The grader itself wrote `paths` (files or trees): take them as they are now."""
-        for path in paths:
-            path = Path(path)
-            for known in [k for k in self.known if k == str(path) or k.startswith(str(path) + os.sep)]:
-                del self.known[known]
-            if path.exists() or path.is_symlink():
-                self.known.update(scan([path]))
+        """The grader itself wrote `paths` (files or trees): take them, and their folders, as they are now."""
+        for path in map(Path, paths):
+            entries = scan([path])
+            self.known.update(entries)
+            self.written[str(path)] = set(entries)
             for parent in path.parents:  # creating or deleting an entry touches its folders
                 if not any(parent == root or root in parent.parents for root in self.roots):
                     break

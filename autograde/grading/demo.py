@@ -4,7 +4,7 @@ import shutil
 from pathlib import Path
 
 from .course import ROOT, available_assignments, generate_release, make_course, submit
-from .runner import CourseError
+from .course import CourseError
 from .samples import variants
 from .samples.bad_inputs import BAD_INPUTS
 

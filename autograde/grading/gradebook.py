@@ -1,15 +1,14 @@
 """Write a graded submission into the course's gradebook (only the parent process writes it).
 
-Scores are saved by nbgrader's own SaveAutoGrades and AssignLatePenalties from the graded
-notebook, exactly as `nbgrader autograde` saves them. A submission that could not be graded
+Scores are saved once, by nbgrader's own SaveAutoGrades and AssignLatePenalties from the graded
+notebooks, exactly as `nbgrader autograde` saves them. A submission that could not be graded
 gets 0 on every graded cell: a failed re-grade never leaves the previous score standing.
 """
 import sqlite3
 import warnings
 from pathlib import Path
 
-import nbformat
-from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.api import Gradebook
 from nbgrader.preprocessors import AssignLatePenalties, SaveAutoGrades
 from sqlalchemy.exc import SAWarning
 
@@ -34,18 +33,17 @@ def open_submission(gb, assignment, student, timestamp):
     return gb.update_or_create_submission(assignment, student)
 
 
-def save_graded(course, assignment, student, graded_dir, timestamp, config):
-    """Record the scores of the graded notebooks in `graded_dir`; notebooks missing from it score 0."""
+def save_graded(course, assignment, student, notebooks, timestamp, config):
+    """Record the scores of the graded `notebooks` ({name: NotebookNode}); a missing one scores 0."""
     url = db_url(course)
     with Gradebook(url) as gb:
         submission = open_submission(gb, assignment, student, timestamp)
         names = [nb.name for nb in submission.notebooks]
     for name in names:
-        path = Path(graded_dir) / f"{name}.ipynb"
-        if not path.is_file():
+        if name not in notebooks:
             zero(course, assignment, student, [name])
             continue
-        nb = nbformat.read(path, as_version=4)
+        nb = notebooks[name]
         resources = {"nbgrader": {"notebook": name, "assignment": assignment, "student": student, "db_url": url}}
         for preprocessor in (SaveAutoGrades, AssignLatePenalties):
             nb, resources = preprocessor(config=config).preprocess(nb, resources)
@@ -70,17 +68,6 @@ def zero(course, assignment, student, notebooks=None):
             for comment in notebook.comments:
                 comment.auto_comment = None
         gb.db.commit()
-
-
-def submission_scores(course, assignment, student):
-    """{grade cell id: (score, max score)} of one submission, or {} if it is not in the gradebook."""
-    with Gradebook(db_url(course)) as gb:
-        try:
-            submission = gb.find_submission(assignment, student)
-        except MissingEntry:
-            return {}
-        return {grade.name: (grade.score, grade.max_score)
-                for notebook in submission.notebooks for grade in notebook.grades}
 
 
 def backup(course, target):

@@ -1,17 +1,20 @@
-"""Grade many submissions in parallel, each in its own working copy, with a progress bar.
+"""Grade many submissions in parallel, each once, in its own working copy, with a progress bar.
 
-Workers (autograde.grading.worker) only read a staged copy of the submission and write their working
-copy; this process alone writes the course: it checks the course after every finished run
-(autograde.grading.course_guard), then records the grades (autograde.grading.gradebook), the graded
-notebook and a status file. A run that changed course files is undone and its notebook(s)
-re-run one at a time to find out which one did it; that one scores 0 and is flagged W.
+Workers (worker.py) get a submission's files and leave its graded notebooks; this process alone
+writes the course: for each submission it moves the graded notebooks in, saves the scores once
+(gradebook.py) and writes its record (records.py). Student code that changed course files is
+found by the course guard (course_guard.py) and undone; the runs in flight when the change
+happened are graded again one at a time to find out which one did it, and that one scores 0 and
+is flagged W. A worker process that dies takes down only the runs it had in flight: each is
+graded again alone, and one whose worker dies again is recorded as not graded, with the reason.
 """
-import json
 import os
 import shutil
 import tempfile
+import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -21,14 +24,14 @@ from nbgrader.utils import parse_utc
 from tqdm import tqdm
 
 from . import course_guard, gradebook, worker
+from .course import CourseError
 from .flags import notebook_flags
+from .records import Record, write_record
 from .sandbox import default_user
 
-STATUS_DIR = ".grading"  # autograded/.grading/<assignment>/<student>.json (nbgrader skips dot folders)
-
-
-class CourseError(RuntimeError):
-    """The instructor's setup is wrong (not a student's file): the command exits non-zero."""
+WORKER_DIED = ("the grading process died while running this notebook (killed by the system, for example "
+               "out of memory, or by the notebook's own code)")
+SLACK_NS = 1_000_000_000  # a change dated this close to a run's start or end may still be that run's
 
 
 @dataclass
@@ -55,25 +58,6 @@ class Settings:
             "Execute.shutdown_kernel": "immediate",
         }
         return {key: value for key, value in values.items() if value is not None}
-
-
-@dataclass
-class Result:
-    assignment: str
-    student: str
-    graded: bool
-    reason: str = ""
-    flags: list = field(default_factory=list)
-    seconds: float = 0.0
-
-
-def status_path(course, assignment, student):
-    return Path(course) / "autograded" / STATUS_DIR / assignment / f"{student}.json"
-
-
-def read_status(course, assignment, student):
-    path = status_path(course, assignment, student)
-    return Result(**json.loads(path.read_text())) if path.is_file() else None
 
 
 def check_course(course, assignments=None):
@@ -129,63 +113,107 @@ class Run:
         gradebook.template(course, self.template)
         self.start_db = run_dir / "gradebook.start.db"
         gradebook.backup(course, self.start_db)
-        self.staged = run_dir / "staged"
-        worker.copy_files(course / "submitted", self.staged)  # the originals, for grading and for undoing
+        self.staged = run_dir / "staged"  # the submissions as handed in: what is graded, and what undoing restores
+        shutil.copytree(course / "submitted", self.staged, symlinks=True)
         os.chmod(self.staged, 0o700)
-        self.results_dir = run_dir / "results"
         self.guard = course_guard.CourseGuard(course, extra_roots=[self.staged, self.template])
-        self.recorded = []  # keys in the order their grades were written (for replay after an undo)
+        self.recorded = []  # keys in the order their grades were saved (replayed after an undo)
         self.results = {}
+        self.windows = {}   # key -> [start, end] of its run, ns since the epoch (ctime's clock)
         self.regrade = set()  # graded before this run, and their graded notebook was changed
 
     def job(self, key):
         assignment, student = key
         return worker.Job(
-            assignment, student, self.released[assignment], str(self.staged / student / assignment),
+            assignment, student, self.released[assignment], worker.read_files(self.staged / student / assignment),
             str(self.run_dir / "work" / assignment / student), str(self.template),
             str(self.course / "nbgrader_config.py"), self.settings.overrides(),
         )
+
+    def new_pool(self, workers=None):
+        # spawned, not forked: nothing of this process leaks into the workers
+        return ProcessPoolExecutor(workers or self.settings.worker_count(), mp_context=get_context("spawn"))
 
     # --- the parallel phase ------------------------------------------------------------------
 
     def grade(self, todo):
         bar = tqdm(total=len(todo), unit="nb", desc="grading", disable=not self.settings.progress,
                    dynamic_ncols=True)
-        suspects = set()
-        pending = list(todo)
-        running = {}
-        context = get_context("spawn")  # fresh workers: nothing of this process leaks into them
-        with ProcessPoolExecutor(self.settings.worker_count(), mp_context=context) as pool:
+        suspects, died = set(), set()
+        pending, running = list(todo), {}
+        pool = self.new_pool()
+        try:
             while pending or running:
                 while pending and len(running) < self.settings.worker_count():
                     key = pending.pop(0)
+                    self.windows[key] = [time.time_ns(), None]
                     running[pool.submit(worker.grade, self.job(key))] = key
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
+                broken = False
                 for future in done:
                     key = running.pop(future)
-                    outcome = future.result()
-                    changed = self.guard.changes()
-                    if changed:  # someone among the runs in flight wrote course files
-                        self.undo(changed)
+                    self.windows[key][1] = time.time_ns()
+                    try:
+                        outcome = future.result()
+                    except BrokenProcessPool:
+                        died.add(key)
+                        broken = True
+                        continue
+                    if self.guard.gradebook_changed():  # a run in flight wrote the gradebook
                         suspects |= {key, *running.values()}
+                        self.restore_gradebook()
                     if key in suspects:
-                        self.cleanup(outcome)
+                        self.cleanup(key)
                     else:
                         self.record(outcome)
                     bar.update(1)
-                    failed = sum(not r.graded for r in self.results.values())
-                    bar.set_postfix_str(f"{failed} not graded" if failed else "")
+                    self.show_failures(bar)
+                if broken:  # the pool is gone with every run it had in flight
+                    for key in running.values():
+                        self.windows[key][1] = time.time_ns()
+                    died |= set(running.values())
+                    running.clear()
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    pool = self.new_pool()
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+        changed = self.guard.changes()  # the whole course, once
+        if changed:
+            self.undo(changed)
+            suspects |= self.in_flight_at(when for _, when in changed)
+        for key in sorted(suspects | died | (self.regrade - set(self.results))):  # alone: changes are its own
+            self.grade_alone(key)
+            bar.update(key in died or key in suspects)
         bar.close()
-        for key in sorted(suspects | (self.regrade - set(self.results))):  # alone now: changes are its own
-            outcome = worker.grade(self.job(key))
-            changed = self.guard.changes()
-            if changed:
-                self.undo(changed)
-                self.cleanup(outcome)
-                self.record_tampering(key, changed)
-            else:
-                self.record(outcome)
         return [self.results[key] for key in sorted(self.results)]
+
+    def show_failures(self, bar):
+        failed = sum(not r.graded for r in self.results.values())
+        bar.set_postfix_str(f"{failed} not graded" if failed else "")
+
+    def in_flight_at(self, times):
+        times = list(times)
+        return {key for key, (start, end) in self.windows.items()
+                if any(start - SLACK_NS <= when <= (end or time.time_ns()) + SLACK_NS for when in times)}
+
+    def grade_alone(self, key):
+        self.windows[key] = [time.time_ns(), None]
+        try:
+            with self.new_pool(1) as pool:
+                outcome = pool.submit(worker.grade, self.job(key)).result()
+        except BrokenProcessPool:
+            outcome = None
+        self.windows[key][1] = time.time_ns()
+        changed = self.guard.changes()
+        if changed:
+            self.undo(changed)
+            self.cleanup(key)
+            self.record_tampering(key, [path for path, _ in changed])
+        elif outcome is None:
+            self.cleanup(key)
+            self.write(Record(*key, False, reason=WORKER_DIED, flags=[{"code": "X", "cell": None, "message": WORKER_DIED}]))
+        else:
+            self.record(outcome)
 
     # --- recording ----------------------------------------------------------------------------
 
@@ -196,79 +224,92 @@ class Run:
         except (ValueError, OSError):
             return None
 
+    def graded_dir(self, assignment, student):
+        return self.course / "autograded" / student / assignment
+
     def record(self, outcome):
-        assignment, student = outcome.key
-        if outcome.ok:
-            kept = self.results_dir / assignment / student
-            shutil.rmtree(kept, ignore_errors=True)
-            shutil.copytree(outcome.graded_dir, kept, ignore=shutil.ignore_patterns(".*"), symlinks=True)
-            self.cleanup(outcome)
-            result = Result(assignment, student, True, flags=self.flags_of(kept), seconds=round(outcome.seconds, 2))
-        else:
-            self.cleanup(outcome)
-            result = Result(assignment, student, False, reason=outcome.reason, seconds=round(outcome.seconds, 2),
-                            flags=[{"code": "X", "cell": None, "message": outcome.reason}])
-        self.write(result)
+        if not outcome.ok:
+            self.cleanup(outcome.key)
+            self.write(Record(*outcome.key, False, reason=outcome.reason, seconds=round(outcome.seconds, 2),
+                              flags=[{"code": "X", "cell": None, "message": outcome.reason}]))
+            return
+        target = self.graded_dir(*outcome.key)
+        self.guard.forget(target)
+        shutil.rmtree(target, ignore_errors=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(outcome.graded_dir, target)
+        for leftover in target.glob(".*"):  # the kernel's log and connection file
+            shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
+        self.cleanup(outcome.key)
+        notebooks = self.graded_notebooks(*outcome.key)
+        flags = [flag for name in sorted(notebooks) for flag in notebook_flags(notebooks[name])]
+        self.write(Record(*outcome.key, True, flags=flags, seconds=round(outcome.seconds, 2)), notebooks)
+
+    def graded_notebooks(self, assignment, student):
+        return {path.stem: nbformat.read(path, as_version=4)
+                for path in sorted(self.graded_dir(assignment, student).glob("*.ipynb"))}
 
     def record_tampering(self, key, changed):
-        assignment, student = key
         shown = ", ".join(str(Path(p).relative_to(self.course)) if str(p).startswith(str(self.course)) else str(p)
                           for p in changed[:5])
         reason = f"changed files outside its working copy ({shown}); the changes were undone"
-        self.write(Result(assignment, student, False, reason=reason, flags=[
+        self.write(Record(*key, False, reason=reason, flags=[
             {"code": "X", "cell": None, "message": "not graded: it tampered with course files"},
             {"code": "W", "cell": None, "message": reason}]))
 
-    def write(self, result):
-        """Put `result` into the course: graded notebooks, gradebook, status file."""
-        key = (result.assignment, result.student)
-        target = self.course / "autograded" / result.student / result.assignment
-        shutil.rmtree(target, ignore_errors=True)  # a failed re-grade leaves no stale notebook behind
-        kept = self.results_dir / result.assignment / result.student
-        timestamp = self.timestamp(*key)
-        if result.graded:
-            shutil.copytree(kept, target, symlinks=True)
-            gradebook.save_graded(self.course, *key, target, timestamp, self.config)
+    def write(self, record, notebooks=None):
+        """Put `record` into the course: its scores into the gradebook, the record beside the graded
+        notebooks (which record() moved in); a submission that was not graded keeps no graded notebook."""
+        target = self.graded_dir(*record.key)
+        if not record.graded:
+            self.guard.forget(target)
+            shutil.rmtree(target, ignore_errors=True)  # a failed re-grade leaves no stale notebook behind
+        self.save_scores(record, notebooks)
+        path = write_record(self.course, record)
+        self.results[record.key] = record
+        if record.key in self.recorded:
+            self.recorded.remove(record.key)
+        self.recorded.append(record.key)
+        self.guard.accept(self.course / "gradebook.db", target, path)
+
+    def save_scores(self, record, notebooks=None):
+        timestamp = self.timestamp(*record.key)
+        if record.graded:
+            notebooks = notebooks if notebooks is not None else self.graded_notebooks(*record.key)
+            gradebook.save_graded(self.course, *record.key, notebooks, timestamp, self.config)
         else:
-            shutil.rmtree(kept, ignore_errors=True)
-            gradebook.save_failure(self.course, *key, timestamp)
-        status = status_path(self.course, *key)
-        status.parent.mkdir(parents=True, exist_ok=True)
-        status.write_text(json.dumps(asdict(result), indent=1))
-        self.results[key] = result
-        if key in self.recorded:
-            self.recorded.remove(key)
-        self.recorded.append(key)
-        self.guard.accept(self.course / "gradebook.db", target, status)
+            gradebook.save_failure(self.course, *record.key, timestamp)
 
-    def flags_of(self, graded_dir):
-        flags = []
-        for path in sorted(Path(graded_dir).glob("*.ipynb")):
-            flags += notebook_flags(nbformat.read(path, as_version=4))
-        return flags
-
-    def cleanup(self, outcome):
-        shutil.rmtree(self.run_dir / "work" / outcome.assignment / outcome.student, ignore_errors=True)
+    def cleanup(self, key):
+        assignment, student = key
+        shutil.rmtree(self.run_dir / "work" / assignment / student, ignore_errors=True)
 
     # --- undoing a tampering run ----------------------------------------------------------------
 
+    def restore_gradebook(self):
+        """The gradebook as it was before this run, plus the scores this run saved."""
+        shutil.copy(self.start_db, self.course / "gradebook.db")
+        for key in self.recorded:
+            self.save_scores(self.results[key])
+        self.guard.accept(self.course / "gradebook.db")
+
     def undo(self, changed):
-        """Put back every changed file: the gradebook from its start copy plus this run's grades,
-        submissions from the staged copies; graded notebooks from before this run are graded again."""
+        """Put back every changed file: submissions from the staged copies, the gradebook from its
+        start copy plus this run's scores; changed graded notebooks are graded again."""
         course = str(self.course)
         unrestorable = []
-        for path in changed:
+        for path, _ in changed:
             parts = Path(path).relative_to(course).parts if path.startswith(course + os.sep) else ()
             if parts[:1] == ("submitted",) and len(parts) >= 3 and (self.staged / parts[1] / parts[2]).is_dir():
                 course_guard.restore_tree(self.staged / parts[1] / parts[2], self.course / "submitted" / parts[1] / parts[2])
-            elif parts[:1] == ("autograded",) and len(parts) >= 3 and parts[1] != STATUS_DIR:
-                if (parts[2], parts[1]) not in self.results and (self.staged / parts[1] / parts[2]).is_dir():
-                    self.regrade.add((parts[2], parts[1]))
+            elif parts[:1] == ("autograded",) and len(parts) >= 3 and (self.staged / parts[1] / parts[2]).is_dir():
+                self.regrade.add((parts[2], parts[1]))
             elif parts[:1] not in (("gradebook.db",), ("autograded",), ("submitted",)):
                 unrestorable.append(path)
-        shutil.copy(self.start_db, self.course / "gradebook.db")
-        for key in list(self.recorded):
-            self.write(self.results[key])
+        for key in self.regrade & set(self.results):
+            del self.results[key]  # graded again below, alone
+            self.recorded.remove(key)
+        self.restore_gradebook()
         self.guard.accept_all()
         if unrestorable:
             print(f"warning: student code changed files that cannot be restored: {unrestorable[:5]}")

@@ -1,10 +1,11 @@
 """Grade one submission in its own working copy (runs in a worker process).
 
-The working copy is a one-submission nbgrader course: the assignment's definitions (a copy of
-the gradebook without students), its non-notebook source files and the student's files.
-nbgrader's Autograde converter grades it there, with the course's preprocessors; the kernel's
-working directory is inside the copy, so the course itself is never under the student's code.
-The parent process (autograde.grading.runner) checks the course afterwards and records the grades.
+The job carries the submission's files, so the worker needs nothing of the course but its
+config and a gradebook holding the assignment's definitions (no students). The working copy is
+a one-submission nbgrader course; nbgrader's Autograde converter grades it there with the
+course's preprocessors, except the two that write scores: the parent process
+(autograde.grading.runner) records the scores once, from the graded notebook the worker leaves.
+The kernel's working directory is inside the copy, so the course is never under the student's code.
 """
 import io
 import logging
@@ -19,6 +20,7 @@ import nbformat
 from nbgrader.converters import Autograde
 from nbgrader.converters.base import NbGraderException
 from nbgrader.coursedir import CourseDirectory
+from nbgrader.preprocessors import AssignLatePenalties, SaveAutoGrades
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
@@ -26,7 +28,7 @@ from .gradebook import quiet_sqlalchemy
 
 quiet_sqlalchemy()  # this module is what a spawned worker imports
 
-CONFIG_FILE = "nbgrader_config.py"
+SCORE_WRITERS = (SaveAutoGrades, AssignLatePenalties)  # run once, by the parent
 
 
 @dataclass
@@ -34,7 +36,7 @@ class Job:
     assignment: str
     student: str
     notebooks: list          # notebook names the assignment expects (without .ipynb)
-    submitted: str           # folder holding the student's files (a staged copy)
+    files: dict              # {relative path: bytes}: the submission as the student handed it in
     workdir: str             # the working copy to create
     template_db: str         # gradebook with the assignments and no students
     config_file: str         # the course's nbgrader_config.py
@@ -49,7 +51,6 @@ class Outcome:
     reason: str = ""
     graded_dir: str = ""     # autograded/<student>/<assignment> inside the working copy
     seconds: float = 0.0
-    log: str = ""
 
     @property
     def key(self):
@@ -92,17 +93,27 @@ def first_line(error):
     return f"{type(error).__name__}: {text[0][:200]}" if text else type(error).__name__
 
 
-def copy_files(source, target):
-    """Copy the regular files of `source` into `target` (symlinks are not followed: a submission
-    cannot smuggle in a link to a file the grader may read)."""
-    target.mkdir(parents=True, exist_ok=True)
-    for entry in os.scandir(source):
+def read_files(folder):
+    """{relative path: bytes} of the regular files under `folder`. Symlinks are not followed: a
+    submission cannot smuggle in a link to a file the grader may read."""
+    files = {}
+    for entry in os.scandir(folder):
         if entry.is_symlink():
             continue
         if entry.is_dir():
-            copy_files(Path(entry.path), target / entry.name)
+            files.update({f"{entry.name}/{name}": data for name, data in read_files(entry.path).items()})
         elif entry.is_file():
-            shutil.copy2(entry.path, target / entry.name)
+            files[entry.name] = Path(entry.path).read_bytes()
+    return files
+
+
+def write_files(files, folder):
+    for name, data in files.items():
+        if Path(name).is_absolute() or ".." in Path(name).parts:
+            continue  # read_files never makes such names; a job built elsewhere must not escape
+        path = Path(folder) / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
 
 
 def make_working_copy(job):
@@ -115,7 +126,8 @@ def make_working_copy(job):
     source = work / "source" / job.assignment
     source.mkdir(parents=True)
     submitted = work / "submitted" / job.student / job.assignment
-    copy_files(Path(job.submitted), submitted)
+    submitted.mkdir(parents=True)
+    write_files(job.files, submitted)
     for folder in (work / "source", work / "submitted"):
         os.chmod(folder, 0o700)
     (work / "autograded").mkdir(mode=0o711)
@@ -157,7 +169,6 @@ def grade(job):
     finally:
         os.chdir(here)
     outcome.seconds = time.monotonic() - start
-    outcome.log = log_text.getvalue()[-20000:]
     return outcome
 
 
@@ -167,6 +178,8 @@ def run_converter(job, work, log_text):
     config.CourseDirectory.db_url = f"sqlite:///{work / 'gradebook.db'}"
     config.CourseDirectory.assignment_id = job.assignment
     config.CourseDirectory.student_id = job.student
+    config.Autograde.autograde_preprocessors = [
+        step for step in config.Autograde.autograde_preprocessors if step not in SCORE_WRITERS]
     logger = logging.getLogger(f"autograde.grading.worker.{os.getpid()}")
     logger.handlers = [logging.StreamHandler(log_text)]
     logger.setLevel(logging.WARNING)

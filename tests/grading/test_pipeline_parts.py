@@ -3,12 +3,14 @@ integrity, unreadable files, the course guard, the command line's exit status.""
 import json
 import subprocess
 import sys
+import time
 
 import nbformat
 import pytest
 
 from autograde.grading import cell_integrity, hidden, scan
 from autograde.grading.course import ROOT, available_assignments, notebook_path
+from autograde.grading.cli import main as cli
 from autograde.grading.course_guard import CourseGuard
 from autograde.grading.worker import unreadable_reason
 from autograde.grading.samples import correct_submission, variants
@@ -159,9 +161,10 @@ def test_unreadable_files_are_named_with_their_reason(tmp_path):
     assignment = ASSIGNMENTS[0]
     reasons = {}
     for bad in BAD_INPUTS:
-        if not bad.graded:
+        content = bad.build(assignment)
+        if isinstance(content, bytes):  # the files that are not notebooks
             path = tmp_path / f"{bad.name}.ipynb"
-            path.write_bytes(bad.build(assignment))
+            path.write_bytes(content)
             reasons[bad.name] = unreadable_reason(path)
     assert "not valid JSON" in reasons["invalid_json"]
     assert "not a notebook" in reasons["not_a_notebook"]
@@ -172,53 +175,90 @@ def test_unreadable_files_are_named_with_their_reason(tmp_path):
 
 # --- the course guard ------------------------------------------------------------------------------
 
+COARSE_CLOCK = 100_000_000  # file times come from the kernel's coarse clock (a tick or so behind)
+
+
+def paths(changes):
+    return [path for path, _ in changes]
+
+
 def test_guard_sees_other_writes_and_not_its_own(tmp_path):
     (tmp_path / "submitted" / "ann" / "hw").mkdir(parents=True)
     work = tmp_path / "submitted" / "ann" / "hw" / "hw.ipynb"
     work.write_text("{}")
     (tmp_path / "gradebook.db").write_text("db")
     guard = CourseGuard(tmp_path)
-    assert guard.changes() == []
+    assert guard.changes() == [] and not guard.gradebook_changed()
     (tmp_path / "gradebook.db").write_text("db")  # same content, but written: still a change
-    assert str(tmp_path / "gradebook.db") in guard.changes()
+    assert guard.gradebook_changed() and str(tmp_path / "gradebook.db") in paths(guard.changes())
     guard.accept(tmp_path / "gradebook.db")
-    (tmp_path / "autograded" / "bob" / "hw").mkdir(parents=True)  # the grader's own output
-    guard.accept(tmp_path / "autograded" / "bob" / "hw")
+    assert not guard.gradebook_changed()
+    graded = tmp_path / "autograded" / "bob" / "hw"
+    graded.mkdir(parents=True)  # the grader's own output
+    (graded / "hw.ipynb").write_text("{}")
+    guard.accept(graded)
     assert guard.changes() == []
+    guard.forget(graded)  # the grader replaces it with fewer files
+    (graded / "hw.ipynb").unlink()
+    guard.accept(graded)
+    assert guard.changes() == []
+    before = time.time_ns()
     work.write_text("{}")
-    assert guard.changes() == [str(work)]
+    [(path, when)] = guard.changes()
+    assert path == str(work) and before - COARSE_CLOCK <= when <= time.time_ns()
+
+
+def test_guard_dates_a_deletion_by_its_folder(tmp_path):
+    (tmp_path / "submitted" / "ann").mkdir(parents=True)
+    gone = tmp_path / "submitted" / "ann" / "hw.ipynb"
+    gone.write_text("{}")
+    guard = CourseGuard(tmp_path)
+    before = time.time_ns()
+    gone.unlink()
+    changes = dict(guard.changes())
+    assert set(changes) == {str(gone), str(gone.parent)}
+    assert before - COARSE_CLOCK <= changes[str(gone)] <= time.time_ns()
 
 
 # --- the command line -----------------------------------------------------------------------------------
 
-def cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "autograde", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=300)
-
-
 def test_help_lists_the_commands():
-    result = cli("--help")
+    """`python -m autograde --help` as the instructor types it (a subprocess: the entry point is the point)."""
+    result = subprocess.run([sys.executable, "-m", "autograde", "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
     for command in ("release", "grade", "feedback", "export", "demo"):
         assert command in result.stdout
 
 
-def test_instructor_errors_exit_non_zero(tmp_path):
-    result = cli("grade", "--course", str(tmp_path))
-    assert result.returncode == 2 and "nbgrader_config.py" in result.stderr
-    result = cli("release", "--course", str(ROOT), "-a", "99_no_such_assignment")
-    assert result.returncode == 2 and "no source/99_no_such_assignment" in result.stderr
+def test_instructor_errors_exit_non_zero(tmp_path, capsys):
+    assert cli(["grade", "--course", str(tmp_path)]) == 2
+    assert "nbgrader_config.py" in capsys.readouterr().err
+    assert cli(["release", "--course", str(ROOT), "-a", "99_no_such_assignment"]) == 2
+    assert "no source/99_no_such_assignment" in capsys.readouterr().err
     (tmp_path / "nbgrader_config.py").write_text("")
     (tmp_path / "demo").mkdir()
     (tmp_path / "demo" / "precious.txt").write_text("keep me")
-    result = cli("demo", "--workdir", str(tmp_path / "demo"))
-    assert result.returncode == 2 and (tmp_path / "demo" / "precious.txt").exists()
+    assert cli(["demo", "--workdir", str(tmp_path / "demo")]) == 2
+    assert (tmp_path / "demo" / "precious.txt").exists()
+
+
+def test_importing_the_checks_imports_no_grading_machinery():
+    """A student's kernel imports autograde and its chapters: none of nbgrader & co. comes along."""
+    code = ("import sys, pkgutil, importlib, autograde, autograde.chapters\n"
+            "from autograde import check_gradient\n"
+            "for info in pkgutil.walk_packages(autograde.chapters.__path__, 'autograde.chapters.'):\n"
+            "    importlib.import_module(info.name)\n"
+            "heavy = ('nbgrader', 'nbclient', 'nbconvert', 'jupyter_client', 'sqlalchemy')\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
 
 
 def test_status_files_are_plain_json(tmp_path):
-    from autograde.grading.runner import Result, read_status, status_path
-    path = status_path(tmp_path, "hw", "ann")
+    from autograde.grading.records import Record, read_record, record_path
+    path = record_path(tmp_path, "hw", "ann")
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps({"assignment": "hw", "student": "ann", "graded": False, "reason": "r",
                                 "flags": [], "seconds": 1.0}))
-    assert read_status(tmp_path, "hw", "ann") == Result("hw", "ann", False, "r", [], 1.0)
+    assert read_record(tmp_path, "hw", "ann") == Record("hw", "ann", False, "r", [], 1.0)

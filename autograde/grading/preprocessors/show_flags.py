@@ -1,14 +1,22 @@
 """ShowFlags: what the grader noticed, in a note at the top of the feedback."""
 from nbformat.v4 import new_markdown_cell
 from nbgrader.preprocessors import NbGraderPreprocessor
+from traitlets import Unicode
 
 from ..flags import LEGEND, notebook_flags
+from ..records import read_record
+
 
 class ShowFlags(NbGraderPreprocessor):
-    """Put what the grader noticed (the flags) in a note at the top of the feedback."""
+    """Put the grader's flags in a note at the top of the feedback: from the submission's record
+    when the pipeline graded it, else from the graded notebook (plain `nbgrader autograde`)."""
+
+    course = Unicode("", help="Course folder whose pipeline records hold the flags; '' to read them from "
+                              "the notebook.").tag(config=True)
 
     def preprocess(self, nb, resources):
-        flags = notebook_flags(nb)
+        record = self.record(resources)
+        flags = record.flags if record else notebook_flags(nb)
         if flags:
             lines = ["**Notes from the grader**", ""]
             for flag in flags:
@@ -16,3 +24,9 @@ class ShowFlags(NbGraderPreprocessor):
                 lines.append(f"- **{flag['code']}** ({LEGEND[flag['code']]}) — {where}{flag['message']}")
             nb.cells.insert(0, new_markdown_cell("\n".join(lines)))
         return nb, resources
+
+    def record(self, resources):
+        info = resources.get("nbgrader", {})
+        if not self.course or "assignment" not in info or "student" not in info:
+            return None
+        return read_record(self.course, info["assignment"], info["student"])

@@ -8,7 +8,7 @@ from nbgrader.api import Gradebook
 
 from .. import gradebook
 from ..flags import letters
-from ..runner import read_status
+from ..records import read_record
 
 SUBMISSION_COLUMNS = ["student", "assignment", "score", "max_score", "graded", "flags", "reason"]
 CELL_COLUMNS = ["student", "assignment", "notebook", "cell", "score", "max_score", "flags"]
@@ -25,12 +25,12 @@ def export(course, out_dir, assignments=None):
                 continue
             for submission in gb.assignment_submissions(assignment.name):
                 student = submission.student.id
-                status = read_status(course, assignment.name, student)
-                flags = status.flags if status else []
+                record = read_record(course, assignment.name, student)
+                flags = record.flags if record else []
                 submissions.append({
                     "student": student, "assignment": assignment.name, "score": submission.score,
-                    "max_score": submission.max_score, "graded": bool(status.graded) if status else "",
-                    "flags": letters(flags), "reason": status.reason if status else "",
+                    "max_score": submission.max_score, "graded": bool(record.graded) if record else "",
+                    "flags": letters(flags), "reason": record.reason if record else "",
                 })
                 for notebook in submission.notebooks:
                     for grade in notebook.grades:

@@ -12,34 +12,22 @@ from nbgrader.coursedir import CourseDirectory
 
 from ..flags import LEGEND
 from ..worker import course_config
-from ..runner import STATUS_DIR, read_status
+from ..records import read_record, recorded_submissions
 
 
 def generate(course, assignments=None, students=None):
     """Write feedback/<student>/<assignment>/*.html; return the number of pages written."""
     course = Path(course).resolve()
     written = 0
-    for assignment, student in submissions(course, assignments, students):
-        status = read_status(course, assignment, student)
+    for assignment, student in recorded_submissions(course, assignments, students):
+        record = read_record(course, assignment, student)
         target = course / "feedback" / student / assignment
         shutil.rmtree(target, ignore_errors=True)
-        if status is not None and not status.graded:
-            written += not_graded_page(target, assignment, status)
+        if record is not None and not record.graded:
+            written += not_graded_page(target, assignment, record)
         else:
             written += nbgrader_feedback(course, assignment, student)
     return written
-
-
-def submissions(course, assignments, students):
-    found = []
-    graded = course / "autograded" / STATUS_DIR
-    for folder in sorted(graded.iterdir()) if graded.is_dir() else []:
-        if assignments and folder.name not in assignments:
-            continue
-        for status in sorted(folder.glob("*.json")):
-            if not students or status.stem in students:
-                found.append((folder.name, status.stem))
-    return found
 
 
 def nbgrader_feedback(course, assignment, student):
@@ -47,6 +35,7 @@ def nbgrader_feedback(course, assignment, student):
     config.CourseDirectory.root = str(course)
     config.CourseDirectory.assignment_id = assignment
     config.CourseDirectory.student_id = student
+    config.ShowFlags.course = str(course)  # the flags come from the submission's record
     logger = logging.getLogger("autograde.grading.reports.feedback")
     logger.setLevel(logging.ERROR)
     try:
@@ -56,14 +45,14 @@ def nbgrader_feedback(course, assignment, student):
     return len(list((course / "feedback" / student / assignment).glob("*.html")))
 
 
-def not_graded_page(target, assignment, status):
+def not_graded_page(target, assignment, record):
     target.mkdir(parents=True, exist_ok=True)
     notes = "".join(f"<li><b>{html.escape(f['code'])}</b> {html.escape(LEGEND[f['code']])}: "
-                    f"{html.escape(f['message'])}</li>" for f in status.flags)
+                    f"{html.escape(f['message'])}</li>" for f in record.flags)
     (target / "not_graded.html").write_text(
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(assignment)}: not graded</title>"
         f"</head><body><h1>{html.escape(assignment)}: your submission could not be graded</h1>"
-        f"<p>Score: 0. Reason: {html.escape(status.reason)}</p><ul>{notes}</ul>"
+        f"<p>Score: 0. Reason: {html.escape(record.reason)}</p><ul>{notes}</ul>"
         "<p>Please check the file you submitted (open it in Jupyter, <i>Restart &amp; Run All</i>) and "
         "contact the instructor.</p></body></html>")
     return 1

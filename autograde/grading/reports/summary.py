@@ -1,7 +1,7 @@
 """The class at a glance: one row per student, one column per assignment, flags as letters.
 
 Scores come from the gradebook (so manual grades and late penalties count); flags and reasons
-from the status the grader wrote for each submission.
+from the record the grader wrote for each submission.
 """
 from pathlib import Path
 
@@ -9,7 +9,7 @@ from nbgrader.api import Gradebook
 
 from .. import gradebook
 from ..flags import LEGEND, ORDER, letters
-from ..runner import read_status
+from ..records import read_record
 
 NAME_WIDTH = 24
 
@@ -60,13 +60,13 @@ def table(course, assignments=None, details=True):
                 cells.append("-".rjust(width))
                 continue
             score, maximum = grades[assignment, student]
-            status = read_status(course, assignment, student)
-            flags = status.flags if status else []
+            record = read_record(course, assignment, student)
+            flags = record.flags if record else []
             marks = letters(flags)
             used.update(marks)
             cells.append(f"{fmt(score)}/{fmt(maximum)} {marks:<3}".rjust(width))
-            if status and not status.graded:
-                not_graded.append(f"  {student} / {assignment}: {status.reason}")
+            if record and not record.graded:
+                not_graded.append(f"  {student} / {assignment}: {record.reason}")
             elif flags and details:
                 notes.extend(f"  {student} / {assignment}: {line}" for line in grouped(flags))
         name = student if len(student) <= name_width else student[:name_width - 1] + "…"

@@ -199,6 +199,13 @@ for _course in _courses_nearby():
             pass
 '''
 
+KILL_GRADER = """
+import os
+import signal
+
+os.kill(os.getppid(), signal.SIGKILL)  # the process that started this kernel: the grader's worker
+"""
+
 MONKEYPATCH = """
 import numpy
 import autograde.check
@@ -235,6 +242,8 @@ BAD_INPUTS = [
     BadInput("huge_output", "prints megabytes", append_to_first_answer(HUGE_OUTPUT), flags="O", marks="full"),
     BadInput("tamper", "zeroes the gradebook and erases a classmate's notebook", append_to_first_answer(TAMPER),
              flags="W"),
+    BadInput("kill_grader", "kills the process that started its kernel", append_to_first_answer(KILL_GRADER),
+             graded=False, flags="X"),
     BadInput("monkeypatch", "patches numpy.allclose and the checking library", append_to_first_answer(MONKEYPATCH),
              flags="P", marks="full"),
     BadInput("autograd_call", "a helper that calls .backward()", append_to_first_answer(AUTOGRAD_HELPER),

@@ -1,0 +1,172 @@
+"""The course's nbgrader preprocessors, each on a small notebook: the notebook in, the changed
+notebook out (as nbgrader tests its own). SandboxedExecute runs real kernels."""
+import sys
+
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+from traitlets.config import Config
+
+from autograde.grading.flags import add_flag, notebook_flags
+from autograde.grading.preprocessors import (
+    HideHiddenTests, LimitOutputSize, SandboxedExecute, ScanStudentCode, ShowFlags,
+)
+from autograde.grading.records import Record, write_record
+
+
+def graded(source, grade_id="test_a", outputs=(), execution_count=None):
+    cell = new_code_cell(source, outputs=list(outputs), execution_count=execution_count)
+    cell.metadata["nbgrader"] = {"grade": True, "grade_id": grade_id, "points": 1, "solution": False,
+                                 "locked": True, "schema_version": 3}
+    return cell
+
+
+def answer(source, grade_id="answer_a", execution_count=None):
+    cell = new_code_cell(source, execution_count=execution_count)
+    cell.metadata["nbgrader"] = {"grade": False, "grade_id": grade_id, "solution": True, "locked": False,
+                                 "schema_version": 3}
+    return cell
+
+
+def codes(nb):
+    return sorted({flag["code"] for flag in notebook_flags(nb)})
+
+
+# --- LimitOutputSize ------------------------------------------------------------------------------
+
+def test_limit_output_size_cuts_long_text_drops_huge_images_and_flags_the_cell():
+    long_text = new_output("stream", name="stdout", text="x" * 50)
+    image = new_output("display_data", data={"image/png": "A" * 200, "text/plain": "<Figure>"})
+    short = new_output("stream", name="stdout", text="fine")
+    nb = new_notebook(cells=[graded("a", "big", [long_text, image]),
+                             graded("b", "small", [short])])
+    out, _ = LimitOutputSize(max_chars=20, max_data_chars=100).preprocess(nb, {})
+    big, small = out.cells
+    assert big.outputs[0].text.startswith("x" * 20) and "Output truncated" in big.outputs[0].text
+    assert "image/png" not in big.outputs[1].data and big.outputs[1].data["text/plain"] == "<Figure>"
+    assert small.outputs[0].text == "fine"
+    assert notebook_flags(out) == [{"code": "O", "cell": "big", "message": "output too large: cut"}]
+
+
+# --- ScanStudentCode ---------------------------------------------------------------------------
+
+def test_scan_student_code_flags_answers_and_not_locked_cells():
+    setup = graded("import numpy as np\nimport torch", "setup")
+    nb = new_notebook(cells=[
+        setup,
+        answer("def backward(x):\n    return torch.autograd.grad(x.sum(), x)", "cheat"),
+        answer("np = None", "rebind"),
+        answer("def f(x):\n    return np.tanh(x)", "honest"),
+        graded("x.sum().backward()  # the grader's own test may call autograd", "test_f"),
+    ])
+    out, _ = ScanStudentCode().preprocess(nb, {})
+    flagged = {(flag["code"], flag["cell"]) for flag in notebook_flags(out)}
+    assert flagged == {("A", "cheat"), ("P", "rebind")}
+
+
+# --- HideHiddenTests ---------------------------------------------------------------------------
+
+def test_hide_hidden_tests_removes_hidden_code_and_grader_frames():
+    student = answer("def f(x):\n    return x", execution_count=1)
+    test = graded("assert f(1) == 1\n### BEGIN HIDDEN TESTS\nassert f(secret_input) == 3\n### END HIDDEN TESTS",
+                  execution_count=2, outputs=[new_output("error", ename="AssertionError", evalue="f is wrong", traceback=[
+                      "Traceback (most recent call last)",
+                      "Cell In[2], line 3\n----> 3 assert f(secret_input) == 3",
+                      "Cell In[1], line 2, in f\n----> 2 return x",
+                      "AssertionError: f is wrong"])])
+    nb = new_notebook(cells=[student, test])
+    out, _ = HideHiddenTests().preprocess(nb, {})
+    shown = out.cells[1]
+    assert "secret_input" not in shown.source and "assert f(1) == 1" in shown.source
+    traceback = "\n".join(shown.outputs[0].traceback)
+    assert "secret_input" not in traceback and "in f" in traceback and traceback.endswith("AssertionError: f is wrong")
+
+
+# --- ShowFlags ---------------------------------------------------------------------------------
+
+def test_show_flags_puts_a_note_on_top():
+    nb = new_notebook(cells=[new_markdown_cell("# Exercise")])
+    add_flag(nb, "T", "graded test cell was deleted; restored from the release", "test_a")
+    out, _ = ShowFlags().preprocess(nb, {})
+    assert "Notes from the grader" in out.cells[0].source and "test_a" in out.cells[0].source
+    assert out.cells[1].source == "# Exercise"
+
+
+def test_show_flags_reads_the_pipelines_record_when_it_has_one(tmp_path):
+    nb = new_notebook(cells=[new_markdown_cell("# Exercise")])
+    add_flag(nb, "T", "from the notebook", "test_a")
+    write_record(tmp_path, Record("hw", "ann", True, flags=[{"code": "L", "cell": "test_b", "message": "from the record"}]))
+    resources = {"nbgrader": {"assignment": "hw", "student": "ann"}}
+    out, _ = ShowFlags(course=str(tmp_path)).preprocess(nb, resources)
+    assert "from the record" in out.cells[0].source and "from the notebook" not in out.cells[0].source
+    clean = new_notebook(cells=[new_markdown_cell("# Exercise")])
+    out, _ = ShowFlags(course=str(tmp_path)).preprocess(clean, {"nbgrader": {"assignment": "hw", "student": "bob"}})
+    assert len(out.cells) == 1  # no record, no flags: no note
+
+
+# --- SandboxedExecute (real kernels) -----------------------------------------------------------------
+
+def execute(nb, tmp_path, **settings):
+    config = Config()
+    config.SandboxedExecute.timeout = settings.pop("timeout", 30)
+    config.SandboxedExecute.notebook_timeout = settings.pop("notebook_timeout", 0)
+    config.SandboxedExecute.interrupt_on_timeout = True
+    for name, value in settings.items():
+        config.SandboxKernelManager[name] = value
+    out, _ = SandboxedExecute(config=config).preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    return out
+
+
+@pytest.mark.nbgrader
+def test_sandboxed_execute_grades_a_dead_kernel_and_skips_the_rest(tmp_path):
+    nb = new_notebook(cells=[
+        graded("print('before')", "test_before"),
+        answer("import os\nos._exit(3)", "answer_exit"),
+        graded("print('after')", "test_after"),
+    ])
+    out = execute(nb, tmp_path)
+    before, died, after = out.cells
+    assert before.outputs[0].text == "before\n"
+    assert died.outputs[-1].ename == "KernelDied" and "status 3" in died.outputs[-1].evalue
+    assert after.outputs[0].ename == "CellNotRun"
+    assert codes(out) == ["K"]
+
+
+@pytest.mark.nbgrader
+def test_sandboxed_execute_stops_at_the_notebook_budget_and_caps_memory(tmp_path):
+    nb = new_notebook(cells=[
+        answer("hog = bytearray(800 * 2**20)", "answer_memory"),
+        answer("import time\ntime.sleep(30)", "answer_slow"),
+        graded("print('never')", "test_late"),
+    ])
+    out = execute(nb, tmp_path, timeout=20, notebook_timeout=4, memory_mb=600)
+    memory, slow, late = out.cells
+    assert memory.outputs[-1].ename == "MemoryError"
+    assert slow.outputs[-1].ename in ("CellTimeoutError", "KeyboardInterrupt")
+    assert late.outputs[0].ename == "CellNotRun" and "time budget" in late.outputs[0].evalue
+    assert codes(out) == ["L", "M"]
+
+
+# --- the kernel launcher -------------------------------------------------------------------------------
+
+def launch(tmp_path, code, **limits):
+    import subprocess
+
+    from autograde.grading.sandbox import launcher_command
+    command = launcher_command(**limits) + [sys.executable, "-c", code]
+    return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+
+
+def kernel_log(tmp_path):
+    from autograde.grading.sandbox import KERNEL_LOG
+    return (tmp_path / KERNEL_LOG).read_text()
+
+
+def test_launcher_caps_memory_and_file_size_and_sets_threads(tmp_path):
+    code = ("import os\n"
+            "print('threads', os.environ.get('OMP_NUM_THREADS'))\n"
+            "try:\n    bytearray(400 * 2**20)\nexcept MemoryError:\n    print('memory capped')\n"
+            "try:\n    open('big.bin', 'wb').write(b'x' * 3 * 2**20)\nexcept OSError as e:\n    print('file capped', e.errno)\n")
+    result = launch(tmp_path, code, memory_mb=300, file_mb=1, threads=1)
+    log = kernel_log(tmp_path)  # the launcher sends the kernel's own output to its log file
+    assert result.returncode == 0, log
+    assert "threads 1" in log and "memory capped" in log and "file capped" in log
