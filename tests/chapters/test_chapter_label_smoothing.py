@@ -174,17 +174,28 @@ def test_every_hypergradient_mistake_is_far_from_the_answer_in_every_case(settin
 def test_learning_alpha_on_digits_helps_and_differs_from_every_wrong_loop():
     """The setting of test_training_loop: learning alpha ends with a clearly lower validation NLL than
     keeping it at its start, and each wrong loop (and each accepted order) ends at another s."""
-    data = grader.digits_split()
-    params = grader.make_params(0, 64, 16, 10)
-    fixed = grader.reference_loop(params, 0.0, data, 1.0, 0.0, 40)
-    runs = {order: grader.reference_loop(params, 0.0, data, 1.0, 30.0, 40, order) for order in grader.ORDERS}
-    runs["training loss"] = grader.reference_loop(params, 0.0, data, 1.0, 30.0, 40, s_gradient=grader.training_loss_ds)
-    runs["ascent"] = grader.reference_loop(params, 0.0, data, 1.0, -30.0, 40)
+    replay = functools.partial(grader.reference_run, 0, 16, 0.0)  # check_training_loop's seed 0, hidden, s0
+    fixed = replay(1.0, 0.0, 40)  # its lr and steps, with hyper_lr = 0
+    runs = {order: replay(1.0, 30.0, 40, order) for order in grader.ORDERS}  # and hyper_lr = 30
+    runs["training loss"] = replay(1.0, 30.0, 40, s_gradient=grader.training_loss_ds)
+    runs["ascent"] = replay(1.0, -30.0, 40)
     for order in grader.ORDERS:
         assert runs[order].val[-1] < fixed.val[-1] - 0.3
     finals = [fixed.s] + [run.s for run in runs.values()]
     assert min(abs(a - b) for i, a in enumerate(finals) for b in finals[i + 1:]) > 0.1
     np.testing.assert_allclose(runs["s first"].used, runs["s first"].after)
+
+
+def test_reference_runs_are_the_reference_loop_computed_once_and_read_only():
+    run = grader.reference_run(3, 8, 0.5, 1.0, 30.0, 3)
+    assert grader.reference_run(3, 8, 0.5, 1.0, 30.0, 3, "s first") is run  # defaults and positions share it
+    again = grader.reference_loop(grader.make_params(3, 64, 8, 10), 0.5, grader.digits_split(), 1.0, 30.0, 3)
+    assert run.s == again.s
+    for name in grader.PARAMS:
+        np.testing.assert_array_equal(run.params[name], again.params[name])
+    np.testing.assert_array_equal(run.val, again.val)
+    with pytest.raises(ValueError, match="read-only"):
+        run.val[0] = 0.0
 
 
 # --- the notebook and the grader agree on the network --------------------------------------------
