@@ -1,7 +1,7 @@
 """Pieces that more than one chapter's checks use: reading an answer that is one number, putting
-the grader's reference versions into a notebook while a later exercise is graded, and the known
-mistakes of the staged softmax h = exp(z), j = sum(h), k = h / j (chapters 2 and 4 both have
-students differentiate it by hand).
+the grader's reference versions into a notebook while a later exercise is graded, and the staged
+softmax h = exp(z), j = sum(h), k = h / j, l = -log(k) with the known mistakes of its backward pass
+(chapters 2 and 4 both have students differentiate it by hand).
 """
 import contextlib
 from unittest.mock import patch
@@ -52,10 +52,19 @@ def reference_pieces(references, *functions, namespace=None, keep=()):
         yield
 
 
+def staged_softmax_torch(z):
+    """(h, j, k, l) of the staged softmax in torch: h = exp(z), j = its sum over the classes (kept as
+    an axis), k = h / j and l = -log(k), the per-class losses."""
+    h = torch.exp(z)
+    j = h.sum(dim=1, keepdim=True)
+    k = h / j
+    return h, j, k, -torch.log(k)
+
+
 def staged_softmax_mistakes(values, grads):
     """{stage: {description: wrong gradient}}: the local slips in the backward pass of the staged
-    softmax h = exp(z), j = h.sum(axis=1, keepdims=True), k = h / j, each given the right upstream
-    gradient. values: the forward values h and j; grads: the right gradients of k, j and h."""
+    softmax (staged_softmax_torch), each given the right upstream gradient.
+    values: the forward values h and j; grads: the right gradients of k, j and h."""
     dh_direct = grads["k"] / values["j"]  # the path through k = h / j alone
     return {
         "h": {

@@ -53,7 +53,6 @@ def check_smoothed_nll(smoothed_nll, seed, N, K, alpha, dtype=np.float64, namesp
     print(f"smoothed_nll ok ({case(N=N, K=K, alpha=alpha, dtype=dtype)})")
 
 
-
 def check_smoothed_nll_grad(smoothed_nll_grad, seed, N, K, alpha, dtype=np.float64, namespace=None):
     logits, target = decent_logits(seed, N, K)
     logits = logits.astype(dtype)

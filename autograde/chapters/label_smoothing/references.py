@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from ...arrays import as_float64
 from ...guard import autograd_allowed, by_hand_on_copies
-from ..common import reference_pieces
+from ..common import reference_pieces, staged_softmax_torch
 
 
 def with_autograd(function):
@@ -74,10 +74,7 @@ def network_torch(params, x, y, alpha):
     f = d @ W1.T
     g = f + b1
     z = g - g.max(dim=1, keepdim=True).values.detach()  # a constant shift; softmax is unchanged
-    h = torch.exp(z)
-    j = h.sum(dim=1, keepdim=True)
-    k = h / j
-    l = -torch.log(k)
+    h, j, k, l = staged_softmax_torch(z)
     n1 = alpha * torch.ones(N, K, dtype=torch.float64)
     n2 = n1 / (K - 1)
     n3 = 1 - alpha
