@@ -32,13 +32,11 @@ TARGET_MISTAKES = [
 ]
 
 
-
 def target_mistakes(target, K, alpha):
     return {
         description: targets_torch(target, K, float(alpha), wrong_share=share, true_weight=weight).numpy()
         for description, share, weight in TARGET_MISTAKES
     }
-
 
 
 NLL_MEAN_OVER_ALL = (
@@ -88,7 +86,6 @@ def nll_grad_mistakes(logits, target, alpha):
     is_target = np.arange(K) == np.asarray(target)[:, None]
     dalpha[DALPHA_WITH_TRUE_CLASS] = float(np.mean(logp[is_target] - logp.mean(axis=1)))
     return dlogits, dalpha
-
 
 
 def every_intermediate_mistakes(cache, grads):
@@ -181,7 +178,6 @@ HYPERGRADIENT_MISTAKES = {
     "VALIDATION loss after one training step, dL_val(theta')/ds.":
         lambda p, lr: p["dalpha_train"] * p["alpha"] * (1 - p["alpha"]),
 }
-
 
 
 SGD_PLUS = (

@@ -18,12 +18,12 @@ from ..common import reference_pieces, staged_softmax_torch
 
 
 def with_autograd(function):
+    """`function` with autograd on while it runs, even inside the guard around a student's call."""
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
         with autograd_allowed():
             return function(*args, **kwargs)
     return wrapper
-
 
 
 PARAMS = ("W0", "b0", "W1", "b1")
@@ -184,13 +184,11 @@ REFERENCES = {
 }
 
 
-
 def call(function, *args, namespace=None, own=()):
     """Run student code on private copies of the arguments with autograd blocked, and with the
     reference versions of the notebook's other graded functions (all but `own`) in place."""
     with reference_pieces(REFERENCES, namespace=namespace, keep=own):
         return by_hand_on_copies(function, *args)
-
 
 
 def sigmoid(s):

@@ -56,6 +56,7 @@ ORDERS = ("s first", "hypergradient first", "step first")
 
 @dataclass(frozen=True)
 class Run:
+    """Where a loop ended (s, params) and what it went through, step by step."""
     s: float
     params: dict
     used: np.ndarray      # the alpha of each step's parameter update

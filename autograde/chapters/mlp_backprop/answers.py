@@ -12,7 +12,6 @@ def reject_grader_code(answer, name):
             raise GradientMismatch(f"{name} is the grader's own code (from {module}), not yours: write it yourself.")
 
 
-
 def describe(exc):
     text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     if isinstance(exc, NotImplementedError):

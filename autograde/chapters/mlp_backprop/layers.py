@@ -28,7 +28,6 @@ def with_hint(hint, check, *args, **kwargs):
         raise GradientMismatch(f"{exc}\n  reminder: {hint}") from None
 
 
-
 # --- 1. Linear -----------------------------------------------------------------------------------
 
 def linear_mistakes(x, W, dy):

@@ -33,7 +33,7 @@ class TrainingRecord:
             self.problems.append(text)
 
 
-_record = None  # the TrainingRecord of the check that is running, if any
+_record = None  # the TrainingRecord of the running check, if any (check_training_loop patches it in)
 
 
 class ReferenceLinear:

@@ -37,8 +37,6 @@ class TrainingFailed(AssertionError):
     """The training did not do what it should; the message says what to look at."""
 
 
-
-
 # --- 7a. the training loop on its own, with the reference pieces ---------------------------------
 
 def check_training_loop(make_model, train, seed, namespace=None, min_accuracy=MIN_ACCURACY):

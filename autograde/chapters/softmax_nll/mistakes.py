@@ -106,7 +106,6 @@ def divisor_mistakes(value_of, shape):
     return mistakes
 
 
-
 def loss_mistakes(per_example, shape):
     """Reductions other than the mean over the N examples, from the per-example losses."""
     K, N = shape[-1], int(np.prod(shape[:-1], dtype=np.int64))
