@@ -5,7 +5,7 @@
   message names the mistake. (tests/test_sample_grading.py does the same with real nbgrader.)
 * The grading functions accept right answers in other forms and name further typical mistakes.
 * The lecture's claims hold: naive forms overflow, stable forms match torch for logits of 1e4,
-  the gradient and the VJP formulas match autograd.
+  the binary cross-entropy gradient and the normalisers' VJP formulas match autograd.
 """
 import ast
 import contextlib
@@ -224,7 +224,8 @@ def test_vjp_mistakes_are_named(master):
         (grader.check_softmax_vjp, lambda z, g: softmax(z) * (g - g.sum(-1, keepdims=True)), "weighted by p"),
         (grader.check_softmax_vjp, lambda z, g: softmax(z) * (g - np.sum(g * softmax(z))), "whole array"),
         (grader.check_log_softmax_vjp, lambda z, g: g - softmax(z) * g, "sum over the classes is missing"),
-        (grader.check_log_softmax_vjp, lambda z, g: g - np.sum(softmax(z) * g, -1, keepdims=True), "is J g"),
+        (grader.check_log_softmax_vjp, lambda z, g: g - np.sum(softmax(z) * g, -1, keepdims=True),
+         "used where its transpose belongs"),
         (grader.check_log_softmax_vjp, lambda z, g: g - g.sum(-1, keepdims=True), "multiplied by p"),
     ]
     for check, wrong, phrase in cases:
@@ -351,80 +352,98 @@ def test_lecture_exp_overflow_thresholds():
 
 
 def test_lecture_naive_forms_fail_and_stable_forms_match_torch_for_logits_of_1e4(lecture):
-    cases = grader.extreme_logits(seed=17) + [np.array([[1e4, 1e4 - 3.0, 0.0]])]
-    for z in cases:
+    cases = grader.extreme_logits(seed=17) + [np.array([[1e4, 1e4 - 3.0, 0.0]]), np.array([-800.0, 3.0])]
+    for t in cases:
         with np.errstate(all="ignore"):
-            assert not np.isfinite(lecture["softmax_naive"](z)).all()
-            underflows = (z.max(-1) - z.min(-1) > 746).any()  # exp(-746) == 0.0 in float64
-            assert np.isfinite(np.log(lecture["softmax_stable"](z))).all() != underflows
-        p = lecture["softmax_stable"](z)
-        logp = lecture["log_softmax_stable"](z)
-        assert np.isfinite(p).all() and np.isfinite(logp).all()
-        np.testing.assert_allclose(p, torch.softmax(torch.tensor(z), -1).numpy(), rtol=1e-12, atol=1e-12)
-        np.testing.assert_allclose(logp, F.log_softmax(torch.tensor(z), -1).numpy(), rtol=1e-12, atol=1e-9)
+            underflows = (t < -745).any()  # sigmoid(t) == 0.0 in float64 below about -745
+            assert np.isfinite(lecture["log_sigmoid_naive"](t)).all() != underflows
+        tt = torch.tensor(t)
+        np.testing.assert_allclose(lecture["log_sigmoid_stable"](t), F.logsigmoid(tt).numpy(), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(lecture["softplus_stable"](t), F.softplus(tt).numpy(), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(lecture["sigmoid_stable"](t), torch.sigmoid(tt).numpy(), rtol=1e-12, atol=1e-300)
+
+
+def test_lecture_bce_by_hand_matches_torch_and_the_two_class_cross_entropy(lecture):
+    z = grader.logits(19, 7, scale=30.0)
+    y = grader.targets(20, (7,), 2)
+    expected = F.binary_cross_entropy_with_logits(torch.tensor(z), torch.tensor(y, dtype=torch.float64)).item()
+    assert abs(lecture["bce_stable"](z, y) - expected) < 1e-12
+    two_class = torch.stack([torch.zeros(7), torch.tensor(z)], dim=-1)
+    assert abs(F.cross_entropy(two_class, torch.tensor(y)).item() - expected) < 1e-12
 
 
 def test_lecture_softmax_is_shift_invariant_and_temperature_goes_from_argmax_to_uniform(lecture):
-    softmax = lecture["softmax_stable"]
+    softmax = lecture["probabilities"]
     z = grader.logits(18, 6)
     np.testing.assert_allclose(softmax(z + 123.4), softmax(z), rtol=1e-12)
     np.testing.assert_allclose(softmax(z / 1e-3), np.eye(6)[np.argmax(z)], atol=1e-12)
     np.testing.assert_allclose(softmax(z / 1e6), np.full(6, 1 / 6), rtol=1e-4)
 
 
-@pytest.mark.parametrize("K, y", [(2, 0), (5, 4), (9, 3)])
-def test_lecture_staged_gradients_of_one_example_match_autograd(lecture, K, y):
-    z = grader.logits(K, K, scale=2.0)
-    values, grads = retained_grads_of(lecture["staged_forward_one"], z, y)
-    report = compare_all(lecture["staged_backward_one"](values, y), grads)
-    assert report.fraction == 1, str(report)
-    np.testing.assert_allclose(grads["z"], grader.softmax_over(z, -1) - np.eye(K)[y], atol=1e-15)
-
-
-def retained_grads_of(fn, z, y):
+@pytest.mark.parametrize("N", [1, 4, 9])
+def test_lecture_staged_bce_gradients_match_autograd(lecture, N):
     from autograde.reference import retained_grads
 
-    values, grads = retained_grads(fn, dict(z=z, y=y))
-    return values, {name: grads[name] for name in ("l", "k", "j", "h", "z")}
+    z = grader.logits(N, N, scale=2.0)
+    y = grader.targets(N + 1, (N,), 2)
+    values, grads = retained_grads(lecture["staged_bce_forward"], dict(z=z, y=y))
+    by_hand = lecture["staged_bce_backward"](values, y)
+    report = compare_all(by_hand, {name: grads[name] for name in by_hand})
+    assert report.fraction == 1, str(report)
+    np.testing.assert_allclose(grads["z"], (1 / (1 + np.exp(-z)) - y) / N, atol=1e-15)
 
 
-@pytest.mark.parametrize("shape", [(1, 2), (7,), (3, 2, 6), (4, 1, 1, 3)])
+@pytest.mark.parametrize("shape", [(1,), (7,), (3, 2, 6), (4, 1, 1, 3)])
 def test_lecture_gradient_and_vjp_formulas_match_autograd(lecture, shape):
-    K = shape[-1]
     z = grader.logits(len(shape), *shape)
-    y = grader.targets(K, shape[:-1], K)
+    y = grader.targets(sum(shape), shape, 2).astype(np.float64)
     g = randn(3, *shape)
-    N = grader.examples(z)
-    ce = grader.cross_entropy_grad_reference(z, y)
-    zt, yt, gt = torch.tensor(z), torch.as_tensor(y), torch.tensor(g)
-    np.testing.assert_allclose(lecture["cross_entropy_grad_formula"](zt, yt).numpy(), ce, atol=1e-14)
-    for fn, formula in [(torch.softmax, "softmax_vjp_formula"), (torch.log_softmax, "log_softmax_vjp_formula")]:
-        expected = torch_grads(lambda z: fn(z, dim=-1), dict(z=z), upstream=g)["z"]
-        np.testing.assert_allclose(lecture[formula](zt, gt).numpy(), expected, atol=1e-14)
-    upstream_of_nll = -F.one_hot(yt, K) / N
-    np.testing.assert_allclose(lecture["log_softmax_vjp_formula"](zt, upstream_of_nll).numpy(), ce, atol=1e-15)
+    zt, yt, gt = torch.tensor(z), torch.tensor(y), torch.tensor(g)
+    bce = torch_grads(lambda z: F.binary_cross_entropy_with_logits(z, yt), dict(z=z))["z"]
+    np.testing.assert_allclose(lecture["bce_grad_formula"](zt, yt).numpy(), bce, atol=1e-15)
+    x = z + np.sign(z)  # away from 0, where the normalisation is undefined
+    expected = torch_grads(lambda x: x / x.norm(dim=-1, keepdim=True), dict(x=x), upstream=g)["x"]
+    np.testing.assert_allclose(lecture["l2_normalize_vjp"](torch.tensor(x), gt).numpy(), expected, atol=1e-13)
 
 
-def test_lecture_softmax_jacobian_is_symmetric_with_rows_summing_to_zero():
+def test_lecture_peak_normalisation_vjp_is_j_transpose_g_and_differs_from_j_g(lecture):
+    x = np.abs(randn(21, 6)) + 0.1
+    g = randn(22, 6)
+    expected = torch_grads(lambda x: x / x.max(), dict(x=x), upstream=g)["x"]
+    got = lecture["peak_normalize_vjp"](torch.tensor(x), torch.tensor(g)).numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-14)
+    J = torch.autograd.functional.jacobian(lambda t: t / t.max(), torch.tensor(x)).numpy()
+    assert not np.allclose(J @ g, expected)
+
+
+def test_lecture_l2_normalisation_jacobian_is_symmetric_with_x_in_its_null_space():
+    for K in (2, 5, 11):
+        x = torch.tensor(grader.logits(K, K))
+        u, r = x / x.norm(), x.norm()
+        J = (torch.eye(K) - torch.outer(u, u)) / r
+        assert torch.allclose(J, torch.autograd.functional.jacobian(lambda t: t / t.norm(), x), atol=1e-15)
+        assert torch.allclose(J, J.T) and torch.allclose(J @ x, torch.zeros(K), atol=1e-14)
+
+
+def test_lecture_loss_of_one_moving_logit(lecture):
+    """For target 1: slope in (-1, 0); linear with slope -1 far to the left; loss and slope vanish far right."""
+    ts = np.linspace(-40, 40, 801)
+    loss = lecture["softplus_stable"](-ts)
+    slope = lecture["sigmoid_stable"](ts) - 1
+    plotted = np.abs(ts) <= 8  # further out, sigma(t) - 1 rounds to exactly -1 or 0 in float64
+    assert np.all((slope[plotted] > -1) & (slope[plotted] < 0))
+    np.testing.assert_allclose(np.gradient(loss, ts)[1:-1], slope[1:-1], atol=5e-3)
+    assert abs(loss[0] - 40) < 1e-12
+    assert 0 <= loss[-1] < np.exp(-38) and abs(slope[-1]) < np.exp(-38)
+
+
+def test_the_assignments_softmax_jacobian_is_symmetric_with_rows_summing_to_zero():
     for K in (2, 5, 11):
         z = torch.tensor(grader.logits(K, K))
         p = torch.softmax(z, -1)
         J = torch.diag(p) - torch.outer(p, p)
         assert torch.allclose(J, torch.autograd.functional.jacobian(lambda t: torch.softmax(t, -1), z), atol=1e-15)
         assert torch.allclose(J, J.T) and torch.allclose(J.sum(1), torch.zeros(K), atol=1e-15)
-
-
-def test_lecture_loss_of_one_moving_logit(lecture):
-    """Slope in (-1, 0); linear with slope -1 far to the left; loss and slope vanish far right."""
-    ts = np.linspace(-40, 40, 801)
-    zs = np.stack([ts, np.ones_like(ts), np.zeros_like(ts)], axis=-1)
-    loss = -lecture["log_softmax_stable"](zs)[:, 0]
-    slope = lecture["softmax_stable"](zs)[:, 0] - 1
-    plotted = np.abs(ts) <= 8  # further out, p_0 - 1 rounds to exactly -1 or 0 in float64
-    assert np.all((slope[plotted] > -1) & (slope[plotted] < 0))
-    np.testing.assert_allclose(np.gradient(loss, ts)[1:-1], slope[1:-1], atol=5e-3)
-    assert abs(loss[0] - (np.log(np.e + 1) + 40)) < 1e-12
-    assert 0 <= loss[-1] < np.exp(-38) and abs(slope[-1]) < np.exp(-38)
 
 
 # --- after review: inputs, guards, tolerances, further mistakes ----------------------------------
@@ -583,6 +602,8 @@ def test_a_missing_keepdims_is_explained(master):
         return e / e.sum(axis=-1)
     text = message_of(grader.check_softmax, no_keepdims, grader.logits(1, 7, 5))
     assert "could not be broadcast" in text and "keepdims=True" in text
+    assert "called with z: numpy float64 array of shape (7, 5)" in text  # what the library adds
+    assert text.count("likely cause:") == 1  # the chapter's own cause, not the library's as well
     text = message_of(grader.check_softmax, no_keepdims, grader.logits(1, 4, 4))  # square: no error
     assert "without keepdims=True" in text and "sums over the last axis are" in text
     torch_no_keepdims = lambda z, g: torch.as_tensor(g) - torch.as_tensor(z).sum(-1)  # noqa: E731

@@ -163,16 +163,7 @@ CASES = [(assignment, exercise, pattern) for assignment, exercises in FORBIDDEN.
          for exercise, patterns in exercises.items() for pattern in patterns]
 
 
-# Assignments whose text is being rewritten: their failures are expected until the rewrite lands.
-REWRITE_IN_PROGRESS = {"02_softmax_nll"}
-
-
-def in_progress(assignment, *rest):
-    marks = [pytest.mark.xfail(reason="text being rewritten", strict=False)] if assignment in REWRITE_IN_PROGRESS else []
-    return pytest.param(assignment, *rest, marks=marks)
-
-
-@pytest.mark.parametrize("assignment, exercise, pattern", [in_progress(*case) for case in CASES],
+@pytest.mark.parametrize("assignment, exercise, pattern", CASES,
                          ids=[f"{a}-{e}-{i}" for i, (a, e, _) in enumerate(CASES)])
 def test_release_text_states_no_answer(assignment, exercise, pattern):
     text = release_markdown(assignment)
@@ -236,7 +227,7 @@ def lecture_code(assignment):
     return [cell.source for cell in nb.cells if cell.cell_type == "code"]
 
 
-@pytest.mark.parametrize("assignment", [in_progress(a) for a in sorted(FORBIDDEN)])
+@pytest.mark.parametrize("assignment", sorted(FORBIDDEN))
 def test_lecture_defines_no_graded_function(assignment):
     graded = graded_names(assignment)
     assert graded, f"no graded function found in source/{assignment}"
@@ -248,7 +239,7 @@ def test_lecture_defines_no_graded_function(assignment):
     )
 
 
-@pytest.mark.parametrize("assignment", [in_progress(a) for a in sorted(FORBIDDEN)])
+@pytest.mark.parametrize("assignment", sorted(FORBIDDEN))
 def test_lecture_contains_no_solution_line(assignment):
     solutions = solution_lines(assignment)
     assert solutions, f"no solution lines found in source/{assignment}"

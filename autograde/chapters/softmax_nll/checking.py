@@ -72,6 +72,7 @@ def run(function, *args, write_yourself=False):
             text = str(exc)
             if "broadcast" not in text and "must match the size" not in text:
                 raise
+            text = text.split("\n  likely cause:")[0]  # the call stays; the cause here is a more precise one
             raise GradientMismatch(f"{name} raised {type(exc).__name__}: {text}\n  likely cause: {KEEPDIMS}") from exc
 
 

@@ -43,8 +43,10 @@ def log_softmax_vjp_mistakes(p, g):
         "(over the last axis).": g - p * g,
         "g - sum_i g_i: the sum must be multiplied by p = softmax(z): J^T g = g - p * sum_i g_i.":
             g - g.sum(axis=-1, keepdims=True),
-        "g - sum_j p_j g_j is J g; the VJP is J^T g = g - p * sum_i g_i (the Jacobian I - 1 p^T of "
-        "log-softmax is not symmetric).": g - np.sum(p * g, axis=-1, keepdims=True),
+        "g - sum_j p_j g_j is J g, the Jacobian used where its transpose belongs: the VJP is "
+        "J^T g = g - p * sum_i g_i. The Jacobian I - 1 p^T of log-softmax is not symmetric (softmax's "
+        "is), so the two differ whenever an example's logits are not all equal.":
+            g - np.sum(p * g, axis=-1, keepdims=True),
         "sum(g) was taken over the whole array; take it per example, over the last axis "
         "(axis=-1, keepdims=True).": g - p * g.sum(),
     }

@@ -185,6 +185,12 @@ VARIANTS = [
         loses={"test_softmax_vjp": "subtract the max first"},
     ),
     Variant(
+        "log_softmax_vjp_transposed", "log_softmax_vjp computes J g, not J^T g: its Jacobian is not symmetric",
+        edits=[Replace("vjp", "return g - p * np.sum(g, axis=-1, keepdims=True)",
+                       "return g - np.sum(p * g, axis=-1, keepdims=True)")],
+        loses={"test_log_softmax_vjp": "used where its transpose belongs"},
+    ),
+    Variant(
         "staged_fork_missed", "dh without the path through j: 4 of 6 intermediates right",
         edits=[Replace("staged", 'dh = dk / v["j"] + dj', 'dh = dk / v["j"]')],
         loses={"test_staged": "h is used twice"},
