@@ -10,7 +10,8 @@ from nbgrader.preprocessors import (
 )
 
 from autograde.grading.preprocessors import (
-    HideHiddenTests, LimitOutputSize, RestoreGradedCells, SandboxedExecute, ScanStudentCode, ShowFlags,
+    HideHiddenTests, LimitOutputSize, MarkUngradedAnswers, RestoreGradedCells, SandboxedExecute, ScanStudentCode,
+    ShowFlags,
     StderrIsNotFailure,
 )
 
@@ -61,9 +62,11 @@ c.Autograde.autograde_preprocessors = [
     CheckCellMetadata,
 ]
 
-# Feedback shows every test's result and message, never the hidden test code.
+# Feedback shows every test's result and message, never the hidden test code; a written answer
+# that no person has scored yet says so instead of showing 0.
 c.GenerateFeedback.preprocessors = [
     GetGrades,
+    MarkUngradedAnswers,
     HideHiddenTests,
     ShowFlags,
     CSSHTMLHeaderPreprocessor,

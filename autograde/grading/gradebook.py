@@ -6,6 +6,7 @@ gets 0 on every graded cell: a failed re-grade never leaves the previous score s
 """
 import sqlite3
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from nbgrader.api import Gradebook
@@ -86,3 +87,41 @@ def template(course, target):
     with Gradebook(f"sqlite:///{target}") as gb:
         for student in [s.id for s in gb.students]:
             gb.remove_student(student)
+
+
+@dataclass
+class CellGrade:
+    notebook: str
+    name: str
+    score: float
+    max_score: float
+    needs_grading: bool  # a written answer no person has scored yet
+
+
+@dataclass
+class SubmissionGrades:
+    assignment: str
+    student: str
+    score: float
+    max_score: float
+    cells: list = field(default_factory=list)  # [CellGrade]
+
+    @property
+    def waiting(self):
+        """Grade ids of the written answers that wait for a person."""
+        return [cell.name for cell in self.cells if cell.needs_grading]
+
+
+def class_grades(course, assignments=None):
+    """[SubmissionGrades] of every submission in the gradebook (manual scores and late penalties included)."""
+    found = []
+    with Gradebook(db_url(course)) as gb:
+        for assignment in gb.assignments:
+            if assignments and assignment.name not in assignments:
+                continue
+            for submission in gb.assignment_submissions(assignment.name):
+                cells = [CellGrade(notebook.name, grade.name, grade.score, grade.max_score, grade.needs_manual_grade)
+                         for notebook in submission.notebooks for grade in notebook.grades]
+                found.append(SubmissionGrades(assignment.name, submission.student.id, submission.score,
+                                              submission.max_score, cells))
+    return found

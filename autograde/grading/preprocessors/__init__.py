@@ -5,10 +5,11 @@ nbgrader_config.py composes them with nbgrader's, so `nbgrader autograde` and
 
   sanitize:  RestoreGradedCells (before DeduplicateIds), ScanStudentCode (after OverwriteCells)
   autograde: SandboxedExecute (in place of Execute), StderrIsNotFailure, LimitOutputSize
-  feedback:  HideHiddenTests, ShowFlags
+  feedback:  MarkUngradedAnswers (after GetGrades), HideHiddenTests, ShowFlags
 """
 from .hide_hidden_tests import HideHiddenTests
 from .limit_output_size import LimitOutputSize
+from .mark_ungraded_answers import MarkUngradedAnswers
 from .restore_graded_cells import RestoreGradedCells
 from .sandboxed_execute import SandboxedExecute, SandboxKernelManager
 from .scan_student_code import ScanStudentCode
@@ -16,6 +17,6 @@ from .show_flags import ShowFlags
 from .stderr_is_not_failure import StderrIsNotFailure
 
 __all__ = [
-    "HideHiddenTests", "LimitOutputSize", "RestoreGradedCells", "SandboxKernelManager", "SandboxedExecute",
+    "HideHiddenTests", "LimitOutputSize", "MarkUngradedAnswers", "RestoreGradedCells", "SandboxKernelManager", "SandboxedExecute",
     "ScanStudentCode", "ShowFlags", "StderrIsNotFailure",
 ]

@@ -1,29 +1,17 @@
 """The class at a glance: one row per student, one column per assignment, flags as letters.
 
 Scores come from the gradebook (so manual grades and late penalties count); flags and reasons
-from the record the grader wrote for each submission.
+from the record the grader wrote for each submission. A score marked WAITING still leaves out
+written answers that no person has scored yet.
 """
 from pathlib import Path
 
-from nbgrader.api import Gradebook
-
-from .. import gradebook
 from ..flags import LEGEND, ORDER, letters
+from ..gradebook import class_grades
 from ..records import read_record
 
 NAME_WIDTH = 24
-
-
-def class_grades(course, assignments=None):
-    """{(assignment, student): (score, max score)} for every submission in the gradebook."""
-    grades = {}
-    with Gradebook(gradebook.db_url(course)) as gb:
-        for assignment in gb.assignments:
-            if assignments and assignment.name not in assignments:
-                continue
-            for submission in gb.assignment_submissions(assignment.name):
-                grades[assignment.name, submission.student.id] = (submission.score, submission.max_score)
-    return grades
+WAITING = "?"
 
 
 def grouped(flags, shown=2):
@@ -44,7 +32,7 @@ def fmt(number):
 def table(course, assignments=None, details=True):
     """The summary as text."""
     course = Path(course)
-    grades = class_grades(course, assignments)
+    grades = {(g.assignment, g.student): g for g in class_grades(course, assignments)}
     columns = sorted({a for a, _ in grades})
     students = sorted({s for _, s in grades})
     if not grades:
@@ -52,19 +40,21 @@ def table(course, assignments=None, details=True):
     width = max([10] + [len(a) for a in columns])
     name_width = min(NAME_WIDTH, max(len("student"), *(len(s) for s in students)))
     lines = ["student".ljust(name_width) + "  " + "  ".join(a.rjust(width) for a in columns)]
-    not_graded, notes, used = [], [], set()
+    not_graded, notes, used, waiting = [], [], set(), 0
     for student in students:
         cells = []
         for assignment in columns:
             if (assignment, student) not in grades:
                 cells.append("-".rjust(width))
                 continue
-            score, maximum = grades[assignment, student]
+            submission = grades[assignment, student]
             record = read_record(course, assignment, student)
             flags = record.flags if record else []
             marks = letters(flags)
             used.update(marks)
-            cells.append(f"{fmt(score)}/{fmt(maximum)} {marks:<3}".rjust(width))
+            mark = WAITING if submission.waiting else ""
+            waiting += bool(mark)
+            cells.append(f"{fmt(submission.score)}{mark}/{fmt(submission.max_score)} {marks:<3}".rjust(width))
             if record and not record.graded:
                 not_graded.append(f"  {student} / {assignment}: {record.reason}")
             elif flags and details:
@@ -73,9 +63,13 @@ def table(course, assignments=None, details=True):
         lines.append(name.ljust(name_width) + "  " + "  ".join(cells))
     means = []
     for assignment in columns:
-        scores = [grades[a, s] for a, s in grades if a == assignment]
-        means.append(f"{fmt(sum(s for s, _ in scores) / len(scores))}/{fmt(scores[0][1])}    ".rjust(width))
+        scores = [g for g in grades.values() if g.assignment == assignment]
+        mean = sum(g.score for g in scores) / len(scores)
+        means.append(f"{fmt(mean)}/{fmt(scores[0].max_score)}    ".rjust(width))
     lines.append("class mean".ljust(name_width) + "  " + "  ".join(means))
+    if waiting:
+        lines += ["", f"{WAITING}  {waiting} submission(s) have written answers that wait for a grader (formgrader); "
+                      "their score leaves those answers out until then."]
     if used:
         lines += ["", "Flags:"] + [f"  {code}  {LEGEND[code]}" for code in ORDER if code in used]
     if not_graded:
