@@ -19,6 +19,7 @@ ASSIGNMENTS = {
     "02_softmax_nll": "softmax_nll",
     "03_mlp_backprop": "mlp_backprop",
     "04_label_smoothing": "label_smoothing",
+    "05_autograd_engine": "autograd_engine",
 }
 
 
