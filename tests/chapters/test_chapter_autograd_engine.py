@@ -1,0 +1,271 @@
+"""Chapter 5's grading functions, fast and without nbgrader.
+
+1. Every sample submission (autograde.grading.samples.autograd_engine.VARIANTS) runs the master's test
+   cells, hidden tests included, in the namespace its own definition cells create: the right answers,
+   however written, get every point; each mistake loses exactly the cells its variant lists, and the
+   message names the cause.
+2. More typical mistakes, each one edit of the right answer, are rejected by the check of their
+   exercise (and only by it) with a message that says what is wrong.
+3. The grader's pieces: its reference engine agrees with torch, the deep chain really is deep, the
+   graphs it draws are what they claim.
+"""
+import ast
+import contextlib
+import io
+
+import nbformat
+import numpy as np
+import pytest
+
+from autograde.chapters import autograd_engine as grader
+from autograde.chapters.autograd_engine import engine, graphs
+from autograde.grading.course import ROOT, notebook_path
+from autograde.grading.samples import Replace, Rewrite
+from autograde.grading.samples.autograd_engine import ASSIGNMENT, VARIANTS, definitions
+
+
+@pytest.fixture(scope="module")
+def test_cells():
+    """{grade id: (source with hidden tests, points)} from the master notebook."""
+    nb = nbformat.read(notebook_path(ROOT, "source", ASSIGNMENT), as_version=4)
+    cells = {}
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade") and cell.cell_type == "code":
+            cells[meta["grade_id"]] = (cell.source, float(meta["points"]))
+    return cells
+
+
+def run_cell(source, namespace, points):
+    """Run a test cell as nbgrader scores it: (score, what it printed and raised)."""
+    tree = ast.parse(source)
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out):
+            exec(compile(tree, "<test cell>", "exec"), namespace)
+    except Exception as exc:
+        return 0.0, f"{out.getvalue()}{type(exc).__name__}: {exc}"
+    return points, out.getvalue()
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: v.name)
+def test_sample_submission_gets_its_grade(variant, test_cells):
+    namespace = definitions(variant.name)
+    problems = []
+    for cell, (source, points) in test_cells.items():
+        score, text = run_cell(source, namespace, points)
+        if cell in variant.loses:
+            if not score < points:
+                problems.append(f"{cell} kept {score}/{points}, should lose points")
+            elif variant.loses[cell] not in text:
+                problems.append(f"{cell} message lacks {variant.loses[cell]!r}:\n{text}")
+        elif score != points:
+            problems.append(f"{cell} got {score}/{points}:\n{text}")
+    assert not problems, "\n\n".join(problems)
+
+
+def fails_with(phrase, check, *args, **kwargs):
+    with pytest.raises(AssertionError) as info:
+        check(*args, **kwargs)
+    assert phrase in str(info.value), str(info.value)
+    return str(info.value)
+
+
+@pytest.fixture(scope="module")
+def right():
+    return definitions("correct")
+
+
+# --- more mistakes, each caught by its own exercise's check ------------------------------------------
+
+def test_a_step_without_the_upstream_gradient_is_named():
+    ns = definitions(edits=[Replace("value", "self.grad += out.data * out.grad", "self.grad += out.data")])
+    fails_with("multiplied by the upstream gradient", grader.check_value_ops, ns["Value"], seed=3)
+    grader.check_value_graphs(ns["Value"], seed=3)  # exp is left out of the graphs there
+
+
+def test_a_product_that_takes_its_own_factor_is_named():
+    ns = definitions(edits=[Replace("value", "self.grad += other.data * out.grad",
+                                    "self.grad += self.data * out.grad")])
+    fails_with("local derivative comes from b", grader.check_value_ops, ns["Value"], seed=4)
+
+
+def test_subtraction_with_the_wrong_sign_is_named():
+    ns = definitions(edits=[Replace("value", "return self + (-as_value(other))", "return self + as_value(other)")])
+    message = fails_with("is wrong", grader.check_value_ops, ns["Value"], seed=5)
+    assert ".data" in message  # the forward value is already wrong, and that is reported first
+
+
+def test_backward_in_creation_order_is_named():
+    ns = definitions(edits=[Replace("value", "for node in reversed(topological_order(self)):",
+                                    "for node in topological_order(self):")])
+    fails_with("wrong order", grader.check_value_ops, ns["Value"], seed=6)
+    fails_with("wrong order", grader.check_value_graphs, ns["Value"], seed=6)
+
+
+def test_an_order_with_the_root_first_is_named(right):
+    def root_first(root):
+        return right["topological_order"](root)[::-1]
+
+    fails_with("reversed", grader.check_topological_order, right["Value"], root_first, seed=7)
+
+
+def test_an_order_that_repeats_a_shared_node_is_named(right):
+    def repeats(root):
+        order, stack = [], [(root, False)]
+        while stack:
+            node, done = stack.pop()
+            if done:
+                order.append(node)
+            else:
+                stack.append((node, True))
+                stack.extend((x, False) for x in node.inputs)
+        return order
+
+    fails_with("more than once", grader.check_topological_order, right["Value"], repeats, seed=8)
+
+
+def test_an_order_with_a_node_the_root_does_not_use_is_named():
+    ns = definitions()
+    made = []
+
+    class Recording(ns["Value"]):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    ns["Value"] = Recording  # the operators make their results through this name too
+
+    def with_strays(root):
+        order = ns["topological_order"](root)
+        return [node for node in made if all(node is not other for other in order)] + order
+
+    fails_with("does not depend on it", grader.check_topological_order, Recording, with_strays, seed=9)
+
+
+def test_a_recursive_backward_is_named():
+    ns = definitions(edits=[Replace(
+        "value", "        self.grad = 1.0\n        for node in reversed(topological_order(self)):\n"
+                 "            node.backward_step()",
+        "        self.grad = 1.0\n        self._propagate()\n\n    def _propagate(self):\n"
+        "        self.backward_step()\n        for x in set(self.inputs):\n            x._propagate()")])
+    fails_with("reverse topological order", grader.check_value_graphs, ns["Value"], seed=10)
+    fails_with("RecursionError on a chain", grader.check_deep_graph, ns["Value"], ns["topological_order"], seed=10)
+
+
+def test_unbroadcast_without_keepdims_is_named():
+    ns = definitions(edits=[Rewrite("unbroadcast", """
+def unbroadcast(grad, shape):
+    grad = np.asarray(grad)
+    while grad.ndim > len(shape):
+        grad = grad.sum(axis=0)
+    axes = tuple(i for i, size in enumerate(shape) if size == 1 and grad.shape[i] != 1)
+    return grad.sum(axis=axes) if axes else grad
+""")])
+    fails_with("keepdims=True", grader.check_unbroadcast, ns["unbroadcast"], seed=11)
+
+
+def test_a_mean_without_its_division_in_backward_is_named():
+    ns = definitions(edits=[Replace(
+        "tensor",
+        "        count = self.data.size // self.data.sum(axis=axis).size  # entries per output entry\n"
+        "        return self.sum(axis=axis, keepdims=keepdims) * (1.0 / count)",
+        "        out = Tensor(self.data.mean(axis=axis, keepdims=keepdims), (self,))\n\n"
+        "        def backward_step():  # the step of sum: the division forgotten\n"
+        "            grad = out.grad if keepdims or axis is None else np.expand_dims(out.grad, axis)\n"
+        "            self.grad += np.broadcast_to(grad, self.shape)\n\n"
+        "        out.backward_step = backward_step\n"
+        "        return out")])
+    fails_with("divides by the number of entries", grader.check_tensor_reductions, ns["Tensor"], seed=12, namespace=ns)
+
+
+def test_log_softmax_that_forgets_the_normaliser_is_named():
+    ns = definitions(edits=[Replace("tensor", "softmax * out.grad.sum(axis=axis, keepdims=True)", "0")])
+    fails_with("passed through unchanged", grader.check_log_softmax, ns["Tensor"], seed=13, namespace=ns)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # exp overflows: that is the mistake
+def test_log_softmax_without_the_max_is_named():
+    ns = definitions(edits=[Replace("tensor", "shifted = self.data - self.data.max(axis=axis, keepdims=True)",
+                                    "shifted = self.data")])
+    fails_with("subtract the max", grader.check_log_softmax, ns["Tensor"], seed=14, namespace=ns)
+
+
+def test_tensor_grad_overwritten_is_named_in_the_graphs_test_only():
+    ns = definitions(edits=[Replace("tensor", "other.grad += unbroadcast(out.grad, other.shape)",
+                                    "other.grad = unbroadcast(out.grad, other.shape)")])
+    grader.check_tensor_elementwise(ns["Tensor"], seed=15, full=(2, 3), namespace=ns)
+    fails_with("accumulate into .grad with `+=`", grader.check_tensor_graphs, ns["Tensor"], seed=15, namespace=ns)
+
+
+def test_a_transposed_matrix_product_gradient_is_named():
+    ns = definitions(edits=[Replace("tensor", "other.grad += self.data.T @ out.grad",
+                                    "other.grad += (self.data.T @ out.grad).T")])
+    fails_with("transposed", grader.check_tensor_reductions, ns["Tensor"], seed=16, shape=(3, 3), namespace=ns)
+
+
+def test_training_with_a_summed_loss_is_named():
+    ns = definitions(edits=[Replace("train_mlp", ".sum() / len(rows)", ".sum()")])
+    fails_with("a mean over the batch", grader.check_train_mlp, ns["train_mlp"], ns["Tensor"], seed=0, namespace=ns)
+
+
+def test_training_without_zeroing_the_gradients_fails():
+    ns = definitions(edits=[Replace("train_mlp", "p.grad = np.zeros_like(p.data)", "pass")])
+    fails_with("test accuracy", grader.check_train_mlp, ns["train_mlp"], ns["Tensor"], seed=0, namespace=ns)
+
+
+def test_training_that_never_calls_backward_is_named(right):
+    def train_mlp(x_train, y_train, hidden=32, epochs=20, lr=0.1, seed=0):
+        from sklearn.linear_model import LogisticRegression  # not the engine at all
+
+        model = LogisticRegression(max_iter=200).fit(x_train, y_train)
+        eye = np.eye(hidden, x_train.shape[1])
+        return [eye, np.zeros(hidden), model.coef_ @ eye.T, model.intercept_]
+
+    fails_with("never called backward()", grader.check_train_mlp, train_mlp, right["Tensor"], seed=0)
+
+
+def test_grader_code_is_not_an_answer():
+    fails_with("the grader's own code", grader.check_tensor_graphs, engine.Tensor, seed=0)
+
+
+# --- the grader's own pieces -------------------------------------------------------------------------------
+
+def test_the_reference_engine_agrees_with_torch():
+    Tensor = type("Tensor", (engine.Tensor,), {})  # a class of this module: the checks refuse the grader's own
+    grader.check_tensor_elementwise(Tensor, seed=17, full=(2, 1, 3))
+    grader.check_tensor_reductions(Tensor, seed=17, shape=(2, 5))
+    grader.check_log_softmax(Tensor, seed=17)
+    grader.check_tensor_graphs(Tensor, seed=17)
+    grader.check_unbroadcast(lambda grad, shape: engine.unbroadcast(grad, shape), seed=17, full=(3, 1, 2, 4))
+
+
+def test_the_deep_chain_is_ten_thousand_operations_deep(right):
+    lengths = []
+
+    def recording(root):
+        order = right["topological_order"](root)
+        lengths.append(len(order))
+        return order
+
+    grader.check_deep_graph(right["Value"], recording, seed=18)
+    assert lengths and lengths[0] > 10_000 + 5_000  # x, 5,000 leaves w, 10,000 operations (and the numbers)
+
+
+def test_random_graphs_are_what_they_claim():
+    rng = np.random.default_rng(0)
+    tree = graphs.random_graph(rng, 12, list(graphs.OPS), tree=True)
+    assert all(tree.uses(i) <= 1 for i in range(len(tree)))
+    dag = graphs.random_graph(rng, 30, list(graphs.OPS), tree=False, dangling=True)
+    assert any(dag.uses(i) >= 2 for i in range(len(dag)))
+    assert len(dag) - 1 not in dag.ancestors()  # the dangling node
+    values, grads = dag.reference()
+    assert all(np.isfinite(values)) and all(np.isfinite(grads)) and grads[-1] == 0.0
+
+
+def test_float32_answers_get_the_float32_tolerance():
+    ns = definitions("written_differently_scalar")
+    assert ns["Value"](1.0).data.dtype == np.float32
+    for seed in range(5):
+        grader.check_value_graphs(ns["Value"], seed=seed)
+        grader.check_value_ops(ns["Value"], seed=seed)
