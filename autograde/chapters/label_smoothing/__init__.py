@@ -12,7 +12,7 @@ is (K, H) as in `W0 x`, logits g = relu(x W0^T + b0) W1^T + b1.
 Every reference is torch autograd in float64. Every reference and known-mistake value is computed
 before the student's code runs, and that code gets private copies of its inputs.
 
-The notebook calls `grader.<name>` for the names imported here:
+Its modules (what the notebook and the tests call as `grader.<name>` is imported here from them):
     references  the convention, the network and the notebook's functions done right, in torch
     inputs      seeded labels, logits, parameters and batches
     mistakes    the known mistakes of every exercise

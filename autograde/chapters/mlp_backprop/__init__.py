@@ -9,7 +9,7 @@ student code gets private copies of what it is given (a layer keeps the copy its
 as its own), so code that changes its inputs in place cannot corrupt a reference. All student code,
 forward passes included, runs with autograd blocked.
 
-The notebook calls `grader.<name>` for the names imported here:
+Its modules (what the notebook and the tests call as `grader.<name>` is imported here from them):
     answers             refusing the grader's own code as an answer; describing an exception
     layers              exercises 1-3: Linear, the activations, softmax cross-entropy
     sequential          exercise 4: Sequential and sgd_step

@@ -10,7 +10,7 @@ student code gets copies of its inputs and runs with autograd blocked (chapter 1
 forward passes included. Exercises 1 and 2 ask the student to write softmax, log-softmax, NLL
 and cross-entropy, so there the library versions are blocked as well.
 
-The notebook calls `grader.<name>` for the names imported here:
+Its modules (what the notebook and the tests call as `grader.<name>` is imported here from them):
     inputs            seeded logits and targets, extreme logits
     references        torch float64 references
     mistakes          the known mistakes, in numpy
