@@ -27,6 +27,7 @@ import copy
 import inspect
 import re
 import sys
+from unittest import mock
 
 _originals = []  # one list of (owner, attribute, original value) per active guard, outermost first
 
@@ -62,15 +63,13 @@ def _blockers(torch, what):
 
 @contextlib.contextmanager
 def _swapped(assignments):
-    """Set each (owner, attribute, value) for the block; put back what was there afterwards."""
+    """Set each (owner, attribute, value) for the block; yield what was there (autograd_allowed puts it
+    back for a moment). mock.patch.object restores each attribute, inherited ones included."""
     previous = [(owner, attr, getattr(owner, attr)) for owner, attr, _ in assignments]
-    try:
+    with contextlib.ExitStack() as stack:
         for owner, attr, value in assignments:
-            setattr(owner, attr, value)
+            stack.enter_context(mock.patch.object(owner, attr, value))
         yield previous
-    finally:
-        for owner, attr, value in previous:
-            setattr(owner, attr, value)
 
 
 @contextlib.contextmanager
