@@ -1,6 +1,7 @@
 """The course's nbgrader preprocessors, each on a small notebook: the notebook in, the changed
-notebook out (as nbgrader tests its own). SandboxedExecute runs real kernels."""
-import sys
+notebook out (as nbgrader tests its own). SandboxedExecute runs real kernels, in the real sandbox
+(tests/grading/test_sandbox.py tests the sandbox itself)."""
+import json
 
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
@@ -132,6 +133,19 @@ def test_sandboxed_execute_grades_a_dead_kernel_and_skips_the_rest(tmp_path):
 
 
 @pytest.mark.nbgrader
+def test_sandboxed_execute_runs_the_kernel_in_the_sandbox_over_unix_sockets(tmp_path):
+    nb = new_notebook(cells=[graded(
+        "import json, os, sys\n"
+        "print(json.dumps({'uid': os.getuid(), 'pid': os.getpid(), 'net': [l.split(':')[0].strip() for l in open('/proc/net/dev')][2:],"
+        " 'connection': json.load(open(sys.argv[sys.argv.index('-f') + 1]))['transport']}))", "test_where")])
+    out = execute(nb, tmp_path)
+    seen = json.loads(out.cells[0].outputs[0].text)
+    assert seen["connection"] == "ipc" and seen["pid"] == 2  # its own pid namespace
+    assert seen["uid"] != 0 and seen["net"] == ["lo"]  # no network but its own loopback
+    assert not list(tmp_path.glob("agk-*")) and codes(out) == []
+
+
+@pytest.mark.nbgrader
 def test_sandboxed_execute_stops_at_the_notebook_budget_and_caps_memory(tmp_path):
     nb = new_notebook(cells=[
         answer("hog = bytearray(800 * 2**20)", "answer_memory"),
@@ -144,29 +158,3 @@ def test_sandboxed_execute_stops_at_the_notebook_budget_and_caps_memory(tmp_path
     assert slow.outputs[-1].ename in ("CellTimeoutError", "KeyboardInterrupt")
     assert late.outputs[0].ename == "CellNotRun" and "time budget" in late.outputs[0].evalue
     assert codes(out) == ["L", "M"]
-
-
-# --- the kernel launcher -------------------------------------------------------------------------------
-
-def launch(tmp_path, code, **limits):
-    import subprocess
-
-    from autograde.grading.sandbox import launcher_command
-    command = launcher_command(**limits) + [sys.executable, "-c", code]
-    return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60)
-
-
-def kernel_log(tmp_path):
-    from autograde.grading.sandbox import KERNEL_LOG
-    return (tmp_path / KERNEL_LOG).read_text()
-
-
-def test_launcher_caps_memory_and_file_size_and_sets_threads(tmp_path):
-    code = ("import os\n"
-            "print('threads', os.environ.get('OMP_NUM_THREADS'))\n"
-            "try:\n    bytearray(400 * 2**20)\nexcept MemoryError:\n    print('memory capped')\n"
-            "try:\n    open('big.bin', 'wb').write(b'x' * 3 * 2**20)\nexcept OSError as e:\n    print('file capped', e.errno)\n")
-    result = launch(tmp_path, code, memory_mb=300, file_mb=1, threads=1)
-    log = kernel_log(tmp_path)  # the launcher sends the kernel's own output to its log file
-    assert result.returncode == 0, log
-    assert "threads 1" in log and "memory capped" in log and "file capped" in log

