@@ -14,8 +14,9 @@ LEGEND = {
     "M": "memory limit reached",
     "K": "the kernel died (os._exit, segfault, killed)",
     "O": "output truncated (too large)",
+    "U": "graded without a sandbox (--unsandboxed): the code ran with the grader's access to the course",
 }
-ORDER = "XTAPWLMKO"
+ORDER = "XUTAPWLMKO"
 METADATA_KEY = "autograde"
 
 

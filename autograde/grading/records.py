@@ -19,6 +19,7 @@ class Record:
     reason: str = ""                            # why it could not be graded
     flags: list = field(default_factory=list)   # [{"code", "cell", "message"}] (see flags.LEGEND)
     seconds: float = 0.0
+    protections: list = field(default_factory=list)  # what confined its kernel: sandbox.Plan.protections()
 
     @property
     def key(self):

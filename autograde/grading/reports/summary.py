@@ -9,6 +9,7 @@ from pathlib import Path
 from ..flags import LEGEND, ORDER, letters
 from ..gradebook import class_grades
 from ..records import read_record
+from ..sandbox import describe
 
 NAME_WIDTH = 24
 WAITING = "?"
@@ -27,6 +28,15 @@ def grouped(flags, shown=2):
 
 def fmt(number):
     return f"{number:g}" if number == int(number) else f"{number:.1f}"
+
+
+def sandbox_line(course, keys):
+    """What confined the students' kernels, from the records (what all had, if runs differed)."""
+    runs = [record.protections for record in (read_record(course, *key) for key in keys) if record and record.protections]
+    if not runs:
+        return ""
+    common = [name for name in runs[0] if all(name in run for run in runs)]
+    return describe(common) + ("" if all(run == runs[0] for run in runs) else " (some submissions had more)")
 
 
 def table(course, assignments=None, details=True):
@@ -67,6 +77,9 @@ def table(course, assignments=None, details=True):
         mean = sum(g.score for g in scores) / len(scores)
         means.append(f"{fmt(mean)}/{fmt(scores[0].max_score)}    ".rjust(width))
     lines.append("class mean".ljust(name_width) + "  " + "  ".join(means))
+    sandbox = sandbox_line(course, grades)
+    if sandbox:
+        lines.append(sandbox)
     if waiting:
         lines += ["", f"{WAITING}  {waiting} submission(s) have written answers that wait for a grader (formgrader); "
                       "their score leaves those answers out until then."]

@@ -2,7 +2,10 @@
 
 Each one is something a grader meets in a real class: a broken file, tampered cells, code that
 never stops, kills its kernel, eats memory, floods the output, goes after the gradebook, or
-patches the checks. `expect` says what grading must give:
+patches the checks; and probes of the sandbox: code that searches the disk, reads a classmate's
+file, opens sockets, looks for other processes or writes outside its folder, and prints a line
+`probe <what>: <JSON list of what it reached>` (which must be empty, or only Python's own files).
+`expect` says what grading must give:
   graded      False: scored 0 and listed as not graded (with the reason)
   flags       letters the summary must show (autograde.grading.flags.LEGEND)
   marks       "full": every test keeps its points; "zero": every test scores 0;
@@ -15,7 +18,9 @@ from dataclasses import dataclass
 
 import nbformat
 
+from ..course import ASSIGNMENTS
 from . import blank_submission, correct_submission
+from .sandbox_probes import LIST_PROCESSES, OPEN_SOCKETS, READ_CLASSMATE, SEARCH_DISK, WRITE_OUTSIDE
 
 
 @dataclass
@@ -27,8 +32,10 @@ class BadInput:
     flags: str = ""
     marks: str = None
 
-    def build(self, assignment):
-        return self.make(assignment)
+    def build(self, assignment, **context):
+        """The submission; a probe also takes `course` (the course's absolute path) and `port` (one
+        that listens on the grader's loopback), which a test knows."""
+        return self.make(assignment, **context) if getattr(self.make, "probe", False) else self.make(assignment)
 
 
 def meta(cell):
@@ -58,6 +65,20 @@ def append_to_last_answer(code):
         cell = solution_cells(nb)[-1]
         cell.source = cell.source.rstrip() + "\n\n" + code.strip() + "\n"
         return nb
+    return make
+
+
+def probe(code):
+    """append_to_first_answer for a sandbox probe: @COURSE_HEX@ (hex, so the course's path is not in
+    the code the feedback shows), @PORT@, @ASSIGNMENT@ and @NOTEBOOK@ are filled in."""
+    def make(assignment, course="", port=0):
+        values = {"@COURSE_HEX@": str(course).encode().hex(), "@PORT@": str(port or 22),
+                  "@ASSIGNMENT@": assignment, "@NOTEBOOK@": ASSIGNMENTS[assignment]}
+        text = code
+        for key, value in values.items():
+            text = text.replace(key, value)
+        return append_to_first_answer(text)(assignment)
+    make.probe = True
     return make
 
 
@@ -242,10 +263,22 @@ BAD_INPUTS = [
     BadInput("huge_output", "prints megabytes", append_to_first_answer(HUGE_OUTPUT), flags="O", marks="full"),
     BadInput("tamper", "zeroes the gradebook and erases a classmate's notebook", append_to_first_answer(TAMPER),
              flags="W"),
-    BadInput("kill_grader", "kills the process that started its kernel", append_to_first_answer(KILL_GRADER),
-             graded=False, flags="X"),
+    # Sandboxed, these two find no course and no grader's process (they are graded and change nothing);
+    # unsandboxed, one changes the course and is caught, the other kills its worker (the tests accept both).
+    BadInput("kill_grader", "kills the process that started its kernel", append_to_first_answer(KILL_GRADER)),
     BadInput("monkeypatch", "patches numpy.allclose and the checking library", append_to_first_answer(MONKEYPATCH),
              flags="P", marks="full"),
     BadInput("autograd_call", "a helper that calls .backward()", append_to_first_answer(AUTOGRAD_HELPER),
              flags="A", marks="full"),
+    BadInput("search_disk", "searches the whole disk for notebooks with hidden tests and gradebooks",
+             probe(SEARCH_DISK), marks="full"),
+    BadInput("read_classmate", "reads another student's notebook, the gradebook and the master by path",
+             probe(READ_CLASSMATE), marks="full"),
+    BadInput("open_sockets", "connects to the grader's loopback and to an outside address", probe(OPEN_SOCKETS),
+             marks="full"),
+    BadInput("list_processes", "lists /proc and tries to signal every process it sees", probe(LIST_PROCESSES),
+             marks="full"),
+    BadInput("write_outside", "writes into the course, the Python installation and /", probe(WRITE_OUTSIDE),
+             marks="full"),
 ]
+PROBES = [bad.name for bad in BAD_INPUTS if getattr(bad.make, "probe", False)]
