@@ -3,10 +3,21 @@
 Shape is checked before values. Values are compared with a relative and an absolute tolerance
 (never exact equality), loose enough for float32 arithmetic, tight enough that a real mistake
 (a missing factor, a wrong sign, a dropped path) is far outside it.
+
+Every mismatch also carries a cause code (`exc.cause`, one of autograde.cause.CAUSES), which the
+kernel records in the notebook for the instructor's mistake report. A known mistake may name its
+own: `known_mistakes={description: Mistake(value, "transposed")}`; a bare value counts as "specific".
 """
+from typing import NamedTuple
+
 import numpy as np
 
+from . import cause as _cause
+from . import confirm as _confirm
 from .arrays import as_float64, is_low_precision
+
+_cause.install()  # in a notebook kernel: record the cause of each failed cell
+_confirm.install()  # ... say what a passing test verified, and show failures without the grader's frames
 
 # (rtol, atol) by the precision of the student's answer; atol is relative to the largest entry.
 HIGH_PRECISION = (1e-5, 1e-6)  # float64 leaves ~11 digits to spare
@@ -15,7 +26,23 @@ RTOL, ATOL = LOW_PRECISION     # the looser pair, for callers that pass one expl
 
 
 class GradientMismatch(AssertionError):
-    """A student's value differs from the reference; the message explains how."""
+    """A student's value differs from the reference; the message explains how.
+
+    cause: a code of autograde.cause.CAUSES. Without one, the cause is that of the mismatch this
+    one was raised from (a message re-raised with more words), else "specific"."""
+
+    default_cause = "specific"
+
+    def __init__(self, *args, cause=None):
+        super().__init__(*args)
+        if cause:
+            self.cause = cause
+
+
+class Mistake(NamedTuple):
+    """A known mistake: the value a typical wrong solution gives, and its cause code."""
+    value: object
+    cause: str = "specific"
 
 
 def tolerance_for(dtype, *answers):
@@ -46,30 +73,37 @@ def check_gradient(name, got, expected, *, rtol=None, atol=None, batch_size=None
     name: what the student calls the variable, e.g. "dW".
     rtol, atol: by default LOW_PRECISION for a float32 (or narrower) answer, else HIGH_PRECISION.
     batch_size: lets the diagnosis recognise "off by a factor N".
-    known_mistakes: {description: value a typical wrong solution gives}; if `got` matches one,
-        the message names it.
+    known_mistakes: {description: value a typical wrong solution gives, or Mistake(value, cause)};
+        if `got` matches one, the message names it (and the cause code is its cause, or "specific").
     """
+    __tracebackhide__ = True  # IPython: a failure shows the message, not this frame
     default_rtol, default_atol = LOW_PRECISION if is_low_precision(got) else HIGH_PRECISION
     rtol = default_rtol if rtol is None else rtol
     atol = default_atol if atol is None else atol
     got = as_float64(got, name)
     expected = as_float64(expected, f"reference for {name}")
     if got.shape != expected.shape:
-        raise GradientMismatch(shape_message(name, got.shape, expected.shape, is_gradient))
+        _confirm.failed(name, is_gradient)
+        code, _ = shape_diagnosis(got.shape, expected.shape, is_gradient)
+        raise GradientMismatch(shape_message(name, got.shape, expected.shape, is_gradient), cause=code)
     ok = is_close(got, expected, rtol, atol)
     if ok.all():
+        _confirm.passed(name, is_gradient)
         return
-    raise GradientMismatch(value_message(name, got, expected, ok, rtol, atol, batch_size, known_mistakes))
+    _confirm.failed(name, is_gradient)
+    code, cause = diagnose(got, expected, ok, rtol, atol, batch_size, known_mistakes)
+    raise GradientMismatch(_value_text(name, got, expected, ok, rtol, atol, cause), cause=code)
 
 
 def check_value(name, got, expected, **kwargs):
     """Same as check_gradient, for forward values (losses, probabilities)."""
+    __tracebackhide__ = True
     check_gradient(name, got, expected, is_gradient=False, **kwargs)
 
 
 def shape_message(name, got_shape, expected_shape, is_gradient=True):
     lines = [f"{name} has the wrong shape: expected {expected_shape}, got {got_shape}."]
-    cause = shape_cause(got_shape, expected_shape, is_gradient)
+    _, cause = shape_diagnosis(got_shape, expected_shape, is_gradient)
     if cause:
         lines.append(f"  likely cause: {cause}")
     if is_gradient:
@@ -78,24 +112,30 @@ def shape_message(name, got_shape, expected_shape, is_gradient=True):
 
 
 def shape_cause(got_shape, expected_shape, is_gradient=True):
+    """One sentence on why the shapes differ, or None."""
+    return shape_diagnosis(got_shape, expected_shape, is_gradient)[1]
+
+
+def shape_diagnosis(got_shape, expected_shape, is_gradient=True):
+    """(cause code, sentence or None) for a shape mismatch."""
     got_size, expected_size = int(np.prod(got_shape)), int(np.prod(expected_shape))
     if len(got_shape) == 2 and tuple(got_shape) == tuple(expected_shape)[::-1]:
-        return "the result is transposed (check the order of the operands in the matrix product)."
+        return "transposed", "the result is transposed (check the order of the operands in the matrix product)."
     if len(got_shape) == 0 and expected_size > 1:
-        return "a single number came back where an array is expected (was it summed too far?)."
+        return "shape", "a single number came back where an array is expected (was it summed too far?)."
     if got_size == expected_size:
-        return "the same number of entries in another shape: reshape it, or check for a flattened result."
+        return "shape", "the same number of entries in another shape: reshape it, or check for a flattened result."
     if _broadcasts_to(expected_shape, got_shape):
         axes = _broadcast_axes(expected_shape, got_shape)
         if not is_gradient:
-            return f"axis {axes[0] if len(axes) == 1 else axes} should have been reduced (a sum or a mean over it)."
-        return (
+            return "shape", f"axis {axes[0] if len(axes) == 1 else axes} should have been reduced (a sum or a mean over it)."
+        return "broadcast_not_summed", (
             f"the variable was broadcast in the forward pass, so its gradient must be summed over the "
             f"broadcast axis (axis={axes[0] if len(axes) == 1 else axes}), e.g. `db = dy.sum(axis=0)`."
         )
     if _broadcasts_to(got_shape, expected_shape):
-        return "an axis was summed (or averaged) away that should stay in the gradient."
-    return None
+        return "shape", "an axis was summed (or averaged) away that should stay in the gradient."
+    return "shape", None
 
 
 def _broadcasts_to(small, big):
@@ -111,6 +151,11 @@ def _broadcast_axes(small, big):
 
 
 def value_message(name, got, expected, ok, rtol=RTOL, atol=ATOL, batch_size=None, known_mistakes=None):
+    _, cause = diagnose(got, expected, ok, rtol, atol, batch_size, known_mistakes)
+    return _value_text(name, got, expected, ok, rtol, atol, cause)
+
+
+def _value_text(name, got, expected, ok, rtol, atol, cause):
     bad = ~ok
     err = np.abs(got - expected)
     err_for_worst = np.where(np.isnan(err), np.inf, err)
@@ -125,7 +170,6 @@ def value_message(name, got, expected, ok, rtol=RTOL, atol=ATOL, batch_size=None
         + (f", max rel error {rel:.3g}" if rel is not None else "")
         + f" (allowed: rel {rtol:g}, abs {atol:g} x largest entry)",
     ]
-    cause = likely_cause(got, expected, ok, rtol, atol, batch_size, known_mistakes)
     if cause:
         lines.append(f"  likely cause: {cause}")
     return "\n".join(lines)
@@ -133,35 +177,43 @@ def value_message(name, got, expected, ok, rtol=RTOL, atol=ATOL, batch_size=None
 
 def likely_cause(got, expected, ok, rtol=RTOL, atol=ATOL, batch_size=None, known_mistakes=None):
     """One sentence naming the most likely mistake, or None when nothing recognisable fits."""
+    return diagnose(got, expected, ok, rtol, atol, batch_size, known_mistakes)[1]
+
+
+def diagnose(got, expected, ok, rtol=RTOL, atol=ATOL, batch_size=None, known_mistakes=None):
+    """(cause code, sentence or None): the most likely mistake; ("other", None) when nothing fits."""
     def matches(candidate):
         return bool(is_close(got, candidate, rtol, atol).all())
 
     for description, mistake in (known_mistakes or {}).items():
-        mistake = as_float64(mistake, description)
-        if mistake.shape == got.shape and not np.allclose(mistake, expected) and matches(mistake):
-            return description
+        value, code = mistake if isinstance(mistake, Mistake) else (mistake, "specific")
+        value = as_float64(value, description)
+        if value.shape == got.shape and not np.allclose(value, expected) and matches(value):
+            return code, description
     if not np.all(np.isfinite(got)):
         index = tuple(int(i) for i in np.argwhere(~np.isfinite(got))[0])
-        return (
+        return "nan", (
             f"NaN or inf (first at index {index}): an overflow in exp (subtract the max first), "
             "a log of 0, or a division by 0."
         )
     if np.all(got == 0):
-        return "every entry is 0: was the gradient never accumulated, or left at its initial value?"
+        return "zeros", "every entry is 0: was the gradient never accumulated, or left at its initial value?"
     if matches(-expected):
-        return "the sign is flipped everywhere (a minus sign dropped or added, e.g. d(-log p)/dp = -1/p)."
+        return "sign", "the sign is flipped everywhere (a minus sign dropped or added, e.g. d(-log p)/dp = -1/p)."
     if got.ndim == 2 and got.shape[0] == got.shape[1] and matches(expected.T):
-        return "the result is transposed (check the order of the operands in the matrix product)."
+        return "transposed", "the result is transposed (check the order of the operands in the matrix product)."
     factor = _constant_factor(got, expected)
     if factor is not None and matches(factor * expected):
-        return _describe_factor(factor, batch_size, few_entries=got.size < 3)
+        described = _describe_factor(factor, batch_size, few_entries=got.size < 3)
+        if described:
+            return described
     exact_zero = expected == 0
     if exact_zero.any() and (~exact_zero).any() and (~ok <= exact_zero).all():
-        return (
+        return "gate", (
             "nonzero only where the true gradient is exactly 0: a gate (ReLU, max, a mask) should "
             "block the gradient there."
         )
-    return None
+    return "other", None
 
 
 def _constant_factor(got, expected):
@@ -173,23 +225,23 @@ def _constant_factor(got, expected):
 
 
 def _describe_factor(factor, batch_size, few_entries=False):
-    """Name the factor; with one or two entries any wrong value is 'a factor', so name only
-    the telling ones (N, 1/N, 2, 1/2)."""
+    """(cause code, sentence) naming the factor, or None; with one or two entries any wrong value is
+    'a factor', so name only the telling ones (N, 1/N, 2, 1/2)."""
     times = f"{factor:.4g} times the right answer"
     if batch_size and batch_size > 1 and np.isclose(factor, batch_size, rtol=1e-3):
-        return f"{times}, which is the batch size N={batch_size}: a mean over the batch needs a 1/N."
+        return "missing_1_over_n", f"{times}, which is the batch size N={batch_size}: a mean over the batch needs a 1/N."
     if batch_size and batch_size > 1 and np.isclose(factor, 1 / batch_size, rtol=1e-3):
-        return (
+        return "extra_1_over_n", (
             f"{times}, which is 1/N for N={batch_size}: a 1/N too many "
             "(a mean where a sum belongs, or the 1/N of a mean applied twice)."
         )
     if np.isclose(factor, 2, rtol=1e-3) or np.isclose(factor, 0.5, rtol=1e-3):
-        return f"{times}: a factor of 2 missing or extra (d(x**2)/dx = 2x; a 0.5 in the loss)."
+        return "factor_2", f"{times}: a factor of 2 missing or extra (d(x**2)/dx = 2x; a 0.5 in the loss)."
     if few_entries:
         return None
     if abs(factor - 1) < 1e-2:
-        return (
+        return "precision", (
             "within 1% of the right answer but outside the tolerance: precision was lost (float16, "
             "or a cancellation such as 1 - sigmoid(z) for large z), or a small term is missing."
         )
-    return f"{times} everywhere: a constant factor is missing or extra."
+    return "factor", f"{times} everywhere: a constant factor is missing or extra."

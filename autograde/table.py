@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import cause as _cause
+from . import confirm as _confirm
 from .arrays import NotAnArray, as_float64
 from .check import GradientMismatch, check_gradient
 
@@ -19,6 +21,7 @@ class Row:
     exact: bool = False
     maxdiff: float = float("nan")
     message: str = ""
+    cause: str = ""  # a code of autograde.cause.CAUSES when the row failed
 
     @property
     def passed(self):
@@ -35,12 +38,22 @@ class Report:
         return sum(row.passed for row in self.rows) / len(self.rows) if self.rows else 0.0
 
     def points(self, out_of):
-        """Partial credit: out_of times the share of right rows, rounded to 2 decimals."""
+        """Partial credit: out_of times the share of right rows, rounded to 2 decimals. With a row
+        wrong, the cell this is scored in records the report's cause (autograde.cause)."""
+        if self.failures:
+            _cause.partial_credit(self.cause)
         return round(out_of * self.fraction, 2)
 
     @property
     def failures(self):
         return [row for row in self.rows if not row.passed]
+
+    @property
+    def cause(self):
+        """The cause code of the first wrong row (rows run from the loss back: the first wrong one
+        is where the mistake starts), or None when every row is right."""
+        failures = self.failures
+        return (failures[0].cause or "other") if failures else None
 
     def __str__(self):
         width = max([len(row.name) for row in self.rows] + [8])
@@ -80,21 +93,25 @@ def compare_all(got, expected, *, rtol=None, atol=None, batch_size=None, known_m
     only a `got` that is not a dict at all raises NotAnArray.
     known_mistakes: {name: {description: wrong value}}, as in check_gradient.
     """
+    __tracebackhide__ = True  # IPython: a failure shows the message, not this frame
     if not isinstance(got, dict):
         raise NotAnArray(f"expected a dict of gradients keyed by name, got {type(got).__name__}.")
     known_mistakes = known_mistakes or {}
     rows = [_row(name, got, ref, rtol, atol, batch_size, known_mistakes.get(name)) for name, ref in expected.items()]
+    for row in rows:
+        if not row.passed:  # a wrong row costs points without an error: the cell confirms nothing
+            _confirm.failed(row.name)
     return Report(rows)
 
 
 def _row(name, got, reference, rtol, atol, batch_size, known_mistakes):
     if name not in got:
-        return Row(name, "missing", message=f"{name}: missing from the returned dict.")
+        return Row(name, "missing", message=f"{name}: missing from the returned dict.", cause="not_an_array")
     raw = got[name]
     try:
         value = as_float64(raw, name)
     except NotAnArray as exc:
-        return Row(name, "unreadable", message=str(exc))
+        return Row(name, "unreadable", message=str(exc), cause="not_an_array")
     reference = as_float64(reference, f"reference for {name}")
     if value.shape != reference.shape:
         status, exact, maxdiff = "shape", False, float("nan")
@@ -105,5 +122,5 @@ def _row(name, got, reference, rtol, atol, batch_size, known_mistakes):
         check_gradient(name, raw, reference, rtol=rtol, atol=atol, batch_size=batch_size,
                        known_mistakes=known_mistakes)
     except GradientMismatch as exc:
-        return Row(name, "shape" if status == "shape" else "wrong", exact, maxdiff, str(exc))
+        return Row(name, "shape" if status == "shape" else "wrong", exact, maxdiff, str(exc), _cause.cause_of(exc))
     return Row(name, status, exact, maxdiff)
