@@ -17,26 +17,31 @@ Its modules (what the notebook and the tests call as `grader.<name>` is imported
     inputs      seeded labels, logits, parameters and batches
     mistakes    the known mistakes of every exercise
     exercises   exercises 1-5
-    training    exercise 6: learning alpha on digits, graded by replaying the loop
+    unrolled    exercise 6: the hypergradient through T unrolled steps of a linear classifier
+    training    exercise 7: learning alpha on digits, graded by replaying the loop
 """
+
 from ...table import merged
 from ..common import reference_pieces
-from .exercises import (check_alpha_hypergradient, check_manual_backward, check_sgd_update, check_smooth_targets,
+from .exercises import (check_alpha_hypergradient, check_network_backward, check_sgd_update, check_smooth_targets,
                         check_smoothed_nll, check_smoothed_nll_grad)
 from .inputs import case, decent_logits, labels, make_batch, make_params
 from .mistakes import HYPERGRADIENT_MISTAKES, dot, hypergradient_pieces
 from .references import (PARAMS, REFERENCES, hypergradient_torch, logits_torch, make_cache, network_grads,
-                         ref_alpha_hypergradient, ref_manual_backward, ref_network_backward, ref_sgd_update,
-                         ref_smooth_targets, ref_smoothed_nll, ref_smoothed_nll_grad, smoothed_nll_torch, tensors,
-                         torch_label_smoothing)
+                         ref_alpha_hypergradient, ref_network_backward, ref_sgd_update, ref_smooth_targets,
+                         ref_smoothed_nll, ref_smoothed_nll_grad, smoothed_nll_torch, tensors, torch_label_smoothing)
 from .training import ORDERS, Run, check_training_loop, digits_split, reference_loop, reference_run, training_loss_ds
+from .unrolled import (LINEAR, UNROLLED_MISTAKES, central_difference, check_unrolled_hypergradient, make_linear_params,
+                       ref_unrolled_hypergradient, tangent_hypergradient, unrolled_hypergradient_torch)
 
 __all__ = [
-    "HYPERGRADIENT_MISTAKES", "ORDERS", "PARAMS", "REFERENCES", "Run", "case", "check_alpha_hypergradient",
-    "check_manual_backward", "check_sgd_update", "check_smooth_targets", "check_smoothed_nll",
-    "check_smoothed_nll_grad", "check_training_loop", "decent_logits", "digits_split", "dot", "hypergradient_pieces",
-    "hypergradient_torch", "labels", "logits_torch", "make_batch", "make_cache", "make_params", "merged",
-    "network_grads", "ref_alpha_hypergradient", "ref_manual_backward", "ref_network_backward", "ref_sgd_update",
-    "ref_smooth_targets", "ref_smoothed_nll", "ref_smoothed_nll_grad", "reference_loop", "reference_pieces",
-    "reference_run", "smoothed_nll_torch", "tensors", "torch_label_smoothing", "training_loss_ds",
+    "HYPERGRADIENT_MISTAKES", "LINEAR", "ORDERS", "PARAMS", "REFERENCES", "Run", "UNROLLED_MISTAKES", "case",
+    "central_difference", "check_alpha_hypergradient", "check_network_backward", "check_sgd_update",
+    "check_smooth_targets", "check_smoothed_nll", "check_smoothed_nll_grad", "check_training_loop",
+    "check_unrolled_hypergradient", "decent_logits", "digits_split", "dot", "hypergradient_pieces",
+    "hypergradient_torch", "labels", "logits_torch", "make_batch", "make_cache", "make_linear_params",
+    "make_params", "merged", "network_grads", "ref_alpha_hypergradient", "ref_network_backward", "ref_sgd_update",
+    "ref_smooth_targets", "ref_smoothed_nll", "ref_smoothed_nll_grad", "ref_unrolled_hypergradient",
+    "reference_loop", "reference_pieces", "reference_run", "smoothed_nll_torch", "tangent_hypergradient", "tensors",
+    "torch_label_smoothing", "training_loss_ds", "unrolled_hypergradient_torch"
 ]

@@ -1,17 +1,18 @@
-"""Chapter 4, exercises 1 to 5: smoothed targets, the smoothed loss and its gradients, every
-intermediate of the network, the hypergradient of alpha, and the update."""
+"""Chapter 4, exercises 1 to 5: smoothed targets, the smoothed loss and its gradients, the network's
+backward pass to its parameters, the update, and the one-step hypergradient of alpha (exercise 6,
+the unrolled hypergradient, is in unrolled.py; exercise 7, the training loop, in training.py)."""
 import numpy as np
 import torch
 
 from ...arrays import NotAnArray, as_float64
 from ...check import GradientMismatch, check_gradient, check_value, tolerance_for
 from ...reference import randn
-from ...table import Report, compare_all
+from ...table import compare_all
 from ..common import one_number
 from .inputs import case, decent_logits, labels, make_batch, make_params
 from .mistakes import (HYPERGRADIENT_MISTAKES, NLL_MEAN_OVER_ALL, NLL_NOT_SMOOTHED, SGD_PLUS, TARGET_MISTAKES,
-                       every_intermediate_mistakes, hypergradient_pieces, nll_grad_mistakes, target_mistakes)
-from .references import (LOSS_PART, NET_PART, PARAMS, call, hypergradient_torch, make_cache, network_grads,
+                       hypergradient_pieces, network_backward_mistakes, nll_grad_mistakes, target_mistakes)
+from .references import (NET_PART, PARAMS, call, hypergradient_torch, make_cache, network_grads,
                          ref_network_backward, ref_smooth_targets, ref_smoothed_nll, ref_smoothed_nll_grad,
                          smoothed_nll_torch)
 
@@ -72,71 +73,27 @@ def check_smoothed_nll_grad(smoothed_nll_grad, seed, N, K, alpha, dtype=np.float
     print(f"smoothed_nll_grad ok ({case(N=N, K=K, alpha=alpha, dtype=dtype)}): dalpha = {expected_dalpha:.6f}")
 
 
-# --- 3. every intermediate -----------------------------------------------------------------------
+# --- 3. the network's backward pass -------------------------------------------------------------
 
-def check_manual_backward(network_backward, manual_backward, seed, N, K, alpha, D=5, H=4, dtype=np.float64,
-                          namespace=None):
-    """A Report over every gradient manual_backward returns, then network_backward's parameter
-    gradients for a random upstream dg; row names carry the case so several cases can be merged."""
+def check_network_backward(network_backward, seed, N, K, D=5, H=4, dtype=np.float64, namespace=None):
+    """A Report over the eight gradients network_backward returns for a random upstream dg on the
+    logits; row names carry the case, so that several cases can be merged for partial credit."""
     params = make_params(seed, D, H, K, dtype)
     x, y = make_batch(seed + 1, N, D, K, dtype)
-    cache = make_cache(params, x, y, alpha, dtype)
-    label = f"  [{case(N=N, K=K, alpha=alpha, dtype=dtype)}]"
+    cache = make_cache(params, x, y, 0.1, dtype)
     dg = randn(seed + 7, N, K).astype(dtype)  # any upstream gradient on the logits
-    expected, expected_net = network_grads(cache), ref_network_backward(cache, dg)
-    mistakes = every_intermediate_mistakes(cache, expected)
-
-    own = ("network_backward", "manual_backward")
-    got = call(manual_backward, cache, namespace=namespace, own=own)
-    got_net = call(network_backward, cache, dg, namespace=namespace, own=own)
+    expected = ref_network_backward(cache, dg)
+    mistakes = network_backward_mistakes(cache, dg, expected)
+    got = call(network_backward, cache, dg, namespace=namespace, own=("network_backward",))
     if not isinstance(got, dict):
-        raise NotAnArray(f"manual_backward should return a dict of gradients keyed by name, got {type(got).__name__}.")
-    names = LOSS_PART + NET_PART
-    got = {n: scalar_row(got[n], n) if n in ("n3", "alpha") else got[n] for n in names if n in got}
-    rows = compare_all({n + label: got[n] for n in names if n in got},
-                       {n + label: expected[n] for n in names}, batch_size=N,
-                       known_mistakes={n + label: m for n, m in mistakes.items()},
-                       **tolerance_for(dtype)).rows
-
-    if not isinstance(got_net, dict):
-        raise NotAnArray(f"network_backward should return a dict of gradients keyed by name, got {type(got_net).__name__}.")
-    tag = "network_backward(cache, dg): "
-    rows += compare_all({tag + n + label: got_net[n] for n in PARAMS if n in got_net},
-                        {tag + n + label: expected_net[n] for n in PARAMS}, **tolerance_for(dtype)).rows
-    return Report(rows)
+        raise NotAnArray(f"network_backward should return a dict of gradients keyed by name, got {type(got).__name__}.")
+    label = f"  [{case(N=N, D=D, H=H, K=K, dtype=dtype)}]"
+    return compare_all({n + label: got[n] for n in NET_PART if n in got},
+                       {n + label: expected[n] for n in NET_PART}, batch_size=N,
+                       known_mistakes={n + label: m for n, m in mistakes.items()}, **tolerance_for(dtype))
 
 
-def scalar_row(value, name):
-    """The gradient of a scalar (n3, alpha) as one number when it is one; anything else is left as
-    it came, for the table to report (wrong shape, unreadable)."""
-    try:
-        return one_number(value, name)
-    except AssertionError:
-        return value
-
-
-# --- 4. the hypergradient of alpha -----------------------------------------------------------------
-
-def check_alpha_hypergradient(alpha_hypergradient, seed, K, N_train, N_val, s, lr, D=6, H=5,
-                              dtype=np.float64, namespace=None):
-    params = make_params(seed, D, H, K, dtype)
-    x_train, y_train = make_batch(seed + 1, N_train, D, K, dtype)
-    x_val, y_val = make_batch(seed + 2, N_val, D, K, dtype)
-    args = (x_train, y_train, x_val, y_val, lr)
-    expected = hypergradient_torch(params, s, *args)
-    pieces = hypergradient_pieces(params, s, *args)
-    mistakes = {text: mistake(pieces, lr) for text, mistake in HYPERGRADIENT_MISTAKES.items()}
-    got = call(alpha_hypergradient, params, s, *args, namespace=namespace, own=("alpha_hypergradient",))
-    settings = case(K=K, N_train=N_train, N_val=N_val, s=s, lr=lr, dtype=dtype)
-    try:
-        check_gradient("alpha_hypergradient", one_number(got, "alpha_hypergradient"), expected,
-                       batch_size=N_train, known_mistakes=mistakes, **tolerance_for(dtype, got))
-    except GradientMismatch as exc:
-        raise GradientMismatch(f"{exc}\n  case: {settings}") from None
-    print(f"alpha_hypergradient ok ({settings}): {expected:.6g}")
-
-
-# --- 5. the update -------------------------------------------------------------------------------
+# --- 4. the update -------------------------------------------------------------------------------
 
 def check_sgd_update(sgd_update, seed, K, N=16, D=6, H=5, alpha=0.1, lr=0.05, dtype=np.float64):
     params = make_params(seed, D, H, K, dtype)
@@ -160,3 +117,24 @@ def check_sgd_update(sgd_update, seed, K, N=16, D=6, H=5, alpha=0.1, lr=0.05, dt
     loss_after = make_cache({n: as_float64(new[n], n) for n in PARAMS}, x, y, alpha)["o"]
     print(f"sgd_update ok ({case(K=K, N=N, lr=lr, dtype=dtype)}): loss before the step {loss_before:.6f}, "
           f"after {loss_after:.6f}")
+
+
+# --- 5. the hypergradient of alpha -----------------------------------------------------------------
+
+def check_alpha_hypergradient(alpha_hypergradient, seed, K, N_train, N_val, s, lr, D=6, H=5,
+                              dtype=np.float64, namespace=None):
+    params = make_params(seed, D, H, K, dtype)
+    x_train, y_train = make_batch(seed + 1, N_train, D, K, dtype)
+    x_val, y_val = make_batch(seed + 2, N_val, D, K, dtype)
+    args = (x_train, y_train, x_val, y_val, lr)
+    expected = hypergradient_torch(params, s, *args)
+    pieces = hypergradient_pieces(params, s, *args)
+    mistakes = {text: mistake(pieces, lr) for text, mistake in HYPERGRADIENT_MISTAKES.items()}
+    got = call(alpha_hypergradient, params, s, *args, namespace=namespace, own=("alpha_hypergradient",))
+    settings = case(K=K, N_train=N_train, N_val=N_val, s=s, lr=lr, dtype=dtype)
+    try:
+        check_gradient("alpha_hypergradient", one_number(got, "alpha_hypergradient"), expected,
+                       batch_size=N_train, known_mistakes=mistakes, **tolerance_for(dtype, got))
+    except GradientMismatch as exc:
+        raise GradientMismatch(f"{exc}\n  case: {settings}") from None
+    print(f"alpha_hypergradient ok ({settings}): {expected:.6g}")

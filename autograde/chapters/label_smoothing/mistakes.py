@@ -1,11 +1,11 @@
 """The known mistakes of chapter 4: wrong smoothed targets, wrong losses and gradients, the slips of
-manual_backward, the typical wrong hypergradients, and an update that climbs."""
+network_backward, the typical wrong hypergradients, and an update that climbs (the unrolled
+hypergradient's are in unrolled.py)."""
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ...arrays import as_float64
-from ..common import staged_softmax_mistakes
 from .references import (PARAMS, logits_torch, ref_smooth_targets, ref_smoothed_nll_grad, sigmoid, smoothed_nll_torch,
                          targets_torch, tensors)
 
@@ -88,28 +88,23 @@ def nll_grad_mistakes(logits, target, alpha):
     return dlogits, dalpha
 
 
-def every_intermediate_mistakes(cache, grads):
-    """{name: {description: wrong gradient}}: the local slips of manual_backward, each given the
-    right upstream gradient (a slip also spoils every row below it; those rows are not named)."""
-    return {
-        "alpha": {
-            DALPHA_SIGN: -grads["alpha"],
-            "dalpha has only the path through n1: alpha is also used in n3 = 1 - alpha, which adds "
-            "-dn3.": grads["n1"].sum(),
-            "dalpha has only the path through n3: alpha is also used in n1 = alpha * 1, which adds "
-            "sum(dn1).": -grads["n3"],
-            "dalpha adds dn3; n3 = 1 - alpha, so that path contributes -dn3.": grads["n1"].sum() + grads["n3"],
-        },
-        "n3": {
-            "dn3 sums dn4 over every entry; n3 fills only the true-class entries of n4, so sum dn4 "
-            "there only (dn4[is_target].sum()).": grads["n4"].sum(),
-        },
-        "n2": {
-            "n4 takes n2 only off the true class: dn2 is dn4 with the true-class entries set to 0.": grads["n4"],
-        },
-        "n1": {"dn1 misses the 1/(K - 1) of n2 = n1 / (K - 1).": grads["n2"]},
-        **staged_softmax_mistakes(cache, grads),
+def network_backward_mistakes(cache, dg, grads):
+    """{name: {description: wrong gradient}}: the local slips of network_backward, each given the right
+    upstream gradient (a slip also spoils the rows after it; those are not named). A transposed product
+    has the right shape only for a square matrix, so it is a known mistake only there."""
+    mistakes = {
+        "c": {"the ReLU let the gradient through everywhere: its gate is 1 where the input c was positive and "
+              "0 elsewhere (a mask built from the output d needs d > 0, not d >= 0).": grads["d"]},
     }
+    W1, W0 = as_float64(cache["W1"]), as_float64(cache["W0"])
+    if W1.shape[0] == W1.shape[1]:
+        mistakes["W1"] = {"dW1 is transposed: with W1 of shape (K, H), it is built from dg^T and d, not d^T and dg.":
+                          as_float64(cache["d"]).T @ as_float64(dg)}
+        mistakes["d"] = {"dd used W1^T: f = d W1^T, so dd is dg times W1 itself.": as_float64(dg) @ W1.T}
+    if W0.shape[0] == W0.shape[1]:
+        mistakes["W0"] = {"dW0 is transposed: with W0 of shape (H, D), it is built from dc^T and x, not x^T and dc.":
+                          as_float64(cache["x"]).T @ grads["c"]}
+    return mistakes
 
 
 def hypergradient_pieces(params, s, x_train, y_train, x_val, y_val, lr):

@@ -27,7 +27,6 @@ def with_autograd(function):
 
 
 PARAMS = ("W0", "b0", "W1", "b1")
-LOSS_PART = ("m", "n4", "n3", "n2", "n1", "alpha", "l", "k", "j", "h", "z", "g")
 NET_PART = ("f", "d", "c", "a", "W1", "b1", "W0", "b0")
 INTERMEDIATES = ("a", "c", "d", "f", "g", "z", "h", "j", "k", "l", "n1", "n2", "n3", "n4", "m", "o")
 
@@ -145,10 +144,6 @@ def ref_network_backward(cache, dg):
     return {n: g.numpy() for n, g in zip(wrt, grads)}
 
 
-def ref_manual_backward(cache):
-    return network_grads(cache)
-
-
 def ref_sgd_update(params, grads, lr):
     # a new dict of new arrays: a loop that keeps the old parameters around keeps them unchanged
     return {name: as_float64(value, name) - lr * as_float64(grads[name], name) for name, value in params.items()}
@@ -178,7 +173,6 @@ REFERENCES = {
     "smoothed_nll": ref_smoothed_nll,
     "smoothed_nll_grad": ref_smoothed_nll_grad,
     "network_backward": ref_network_backward,
-    "manual_backward": ref_manual_backward,
     "alpha_hypergradient": ref_alpha_hypergradient,
     "sgd_update": ref_sgd_update,
 }

@@ -1,8 +1,8 @@
 """Sample submissions for 04_label_smoothing."""
 from . import Replace, Rewrite, Variant
 
-ALL_CELLS = ["test_smooth_targets", "test_smoothed_nll", "test_smoothed_nll_grad", "test_manual_backward",
-             "test_alpha_hypergradient", "test_sgd_update", "test_training_loop"]
+ALL_CELLS = ["test_smooth_targets", "test_smoothed_nll", "test_smoothed_nll_grad", "test_network_backward",
+             "test_sgd_update", "test_alpha_hypergradient", "test_manual_backward", "test_training_loop"]
 
 WRITTEN_DIFFERENTLY_TARGETS = '''
 def smooth_targets(target, num_classes, alpha):
@@ -37,33 +37,11 @@ def smoothed_nll_grad(logits, target, alpha):
 
 WRITTEN_DIFFERENTLY_BACKWARD = '''
 def network_backward(cache, dg):
-    # einsum throughout
+    # einsum throughout, and np.where for the ReLU's gate
     dd = np.einsum("nk,kh->nh", dg, cache["W1"])
     dc = np.where(cache["c"] > 0, dd, 0.0)
     return {"f": dg.copy(), "b1": np.einsum("nk->k", dg), "W1": np.einsum("nk,nh->kh", dg, cache["d"]),
             "d": dd, "c": dc, "a": dc.copy(), "b0": dc.sum(0), "W0": np.einsum("nh,nd->hd", dc, cache["x"])}
-
-
-def manual_backward(cache):
-    N, K = cache["k"].shape
-    mask = cache["is_target"]
-    k, h, j = cache["k"], cache["h"], cache["j"]
-    grads = {"m": np.ones((N, K)) / N}
-    grads["l"] = grads["m"] * cache["n4"]
-    grads["n4"] = grads["m"] * cache["l"]
-    grads["n3"] = np.sum(grads["n4"] * mask)
-    grads["n2"] = grads["n4"] * ~mask
-    grads["n1"] = grads["n2"] / (K - 1)
-    grads["alpha"] = np.array([grads["n1"].sum() - grads["n3"]])      # a one-element array
-    grads["k"] = -grads["l"] / k
-    grads["j"] = np.sum(-grads["k"] * h / j ** 2, axis=1, keepdims=True)
-    grads["h"] = grads["k"] / j + grads["j"]
-    grads["z"] = h * grads["h"]
-    # the gradient also flows through the max; it carries -sum(dz) = 0 up to rounding
-    at_max = np.arange(K) == cache["g"].argmax(axis=1)[:, None]
-    grads["g"] = grads["z"] - at_max * grads["z"].sum(axis=1, keepdims=True)
-    grads.update(network_backward(cache, grads["g"]))
-    return grads
 '''
 
 WRITTEN_DIFFERENTLY_HYPERGRADIENT = '''
@@ -73,7 +51,8 @@ def alpha_hypergradient(params, s, x_train, y_train, x_val, y_val, lr):
     alpha = 1 / (1 + np.exp(-s))
 
     def param_grads(p, x, y, a):
-        grads = manual_backward(network_forward(p, x, y, a))
+        cache = network_forward(p, x, y, a)
+        grads = network_backward(cache, smoothed_nll_grad(cache["g"], y, a)[0])
         return {name: grads[name] for name in p}
 
     g_train = param_grads(params, x_train, y_train, alpha)
@@ -82,6 +61,34 @@ def alpha_hypergradient(params, s, x_train, y_train, x_val, y_val, lr):
     g_val = param_grads(new, x_val, y_val, 0.0)
     total = sum(np.vdot(g_val[name], at_one[name] - at_zero[name]) for name in params)
     return -lr * total * alpha * (1 - alpha)
+'''
+
+WRITTEN_DIFFERENTLY_UNROLLED = '''
+def unrolled_hypergradient(params, s, x_train, y_train, x_val, y_val, lr, steps):
+    # reverse mode: run the steps keeping every theta_t, then carry dL_val/dtheta backwards through
+    # the steps (the softmax's Jacobian is symmetric), adding alpha's direct effect at every step
+    alpha = 1 / (1 + np.exp(-s))
+    x, N, K = np.asarray(x_train, dtype=np.float64), len(y_train), params["W"].shape[0]
+    onehot = np.eye(K)[y_train]
+    q = onehot * (1 - alpha) + (1 - onehot) * alpha / (K - 1)
+    dq = -onehot + (1 - onehot) / (K - 1)
+    thetas = [(np.array(params["W"], dtype=np.float64), np.array(params["b"], dtype=np.float64))]
+    for _ in range(steps):
+        W, b = thetas[-1]
+        e = (torch.softmax(torch.as_tensor(x @ W.T + b), dim=1).numpy() - q) / N
+        thetas.append((W - lr * e.T @ x, b - lr * e.sum(0)))
+    W, b = thetas.pop()
+    xv = np.asarray(x_val, dtype=np.float64)
+    ev = (np.exp(log_softmax(xv @ W.T + b)) - np.eye(K)[y_val]) / len(y_val)
+    gW, gb = ev.T @ xv, ev.sum(0)                      # dL_val/dtheta_T
+    total = 0.0
+    for W, b in reversed(thetas):
+        p = np.exp(log_softmax(x @ W.T + b))
+        u = x @ gW.T + gb                               # the adjoint seen from the logits
+        total += lr * np.sum(u * dq) / N                # alpha's direct effect on this step
+        hu = p * (u - (p * u).sum(1, keepdims=True)) / N
+        gW, gb = gW - lr * hu.T @ x, gb - lr * hu.sum(0)
+    return total * alpha * (1 - alpha)
 '''
 
 WRITTEN_DIFFERENTLY_SGD = '''
@@ -99,7 +106,8 @@ def train_learned_alpha(params, s, x_train, y_train, x_val, y_val, lr, hyper_lr,
     for _ in range(steps):
         hyper = alpha_hypergradient(params, s, x_train, y_train, x_val, y_val, lr)
         alpha = sigmoid(s)
-        params = sgd_update(params, manual_backward(network_forward(params, x_train, y_train, alpha)), lr)
+        cache = network_forward(params, x_train, y_train, alpha)
+        params = sgd_update(params, network_backward(cache, smoothed_nll_grad(cache["g"], y_train, alpha)[0]), lr)
         s -= hyper_lr * hyper
         alphas.append(alpha)
         losses.append(smoothed_nll(network_forward(params, x_val, y_val, 0.0)["g"], y_val, 0.0))
@@ -108,35 +116,44 @@ def train_learned_alpha(params, s, x_train, y_train, x_val, y_val, lr, hyper_lr,
 
 AUTOGRAD_BACKWARD = '''
 def network_backward(cache, dg):
-    dd = dg @ cache["W1"]
-    dc = dd * (cache["c"] > 0)
-    return dict(f=dg, d=dd, c=dc, a=dc, W1=dg.T @ cache["d"], b1=dg.sum(0), W0=dc.T @ cache["x"], b0=dc.sum(0))
-
-
-def manual_backward(cache):
     # lets torch autograd do the work: not allowed in this exercise
     t = {n: torch.tensor(cache[n], dtype=torch.float64, requires_grad=True) for n in ("W0", "b0", "W1", "b1")}
-    alpha = torch.tensor(float(cache["alpha"]), dtype=torch.float64, requires_grad=True)
     g = torch.relu(torch.tensor(cache["x"]) @ t["W0"].T + t["b0"]) @ t["W1"].T + t["b1"]
-    K = g.shape[1]
-    onehot = torch.nn.functional.one_hot(torch.as_tensor(cache["y"]), K)
+    g.backward(torch.as_tensor(dg, dtype=torch.float64))
+    return {n: v.grad.numpy() for n, v in t.items()}
+'''
+
+AUTOGRAD_UNROLLED = '''
+def unrolled_hypergradient(params, s, x_train, y_train, x_val, y_val, lr, steps):
+    # differentiates through the steps with torch autograd: not allowed in this exercise
+    s = torch.tensor(float(s), requires_grad=True)
+    alpha = torch.sigmoid(s)
+    W, b = (torch.tensor(params[n], dtype=torch.float64, requires_grad=True) for n in ("W", "b"))
+    x, xv = torch.as_tensor(x_train, dtype=torch.float64), torch.as_tensor(x_val, dtype=torch.float64)
+    K = W.shape[0]
+    onehot = torch.nn.functional.one_hot(torch.as_tensor(y_train), K)
     q = onehot * (1 - alpha) + (1 - onehot) * alpha / (K - 1)
-    loss = -(q * torch.log_softmax(g, dim=1)).sum(dim=1).mean()
-    loss.backward()
-    return {n: v.grad.numpy() for n, v in t.items()} | {"alpha": alpha.grad.numpy()}
+    for _ in range(steps):
+        loss = -(q * torch.log_softmax(x @ W.T + b, dim=1)).sum(1).mean()
+        gW, gb = torch.autograd.grad(loss, (W, b), create_graph=True)
+        W, b = W - lr * gW, b - lr * gb
+    val = torch.nn.functional.cross_entropy(xv @ W.T + b, torch.as_tensor(y_val))
+    return torch.autograd.grad(val, s)[0].item()
 '''
 
 VARIANTS = [
     Variant("correct", "the master's solution"),
     Variant(
         "written_differently",
-        "torch tensors, float32, loops, einsum, one-element arrays for scalars, the affine-in-alpha "
-        "trick for the mixed derivative, an in-place update, the other order of updates in the loop",
+        "torch tensors, float32, loops, einsum, one-element arrays for scalars, the affine-in-alpha trick "
+        "for the mixed derivative, the unrolled hypergradient in reverse mode, an in-place update, the "
+        "other order of updates in the loop",
         edits=[
             Rewrite("smooth_targets", WRITTEN_DIFFERENTLY_TARGETS),
             Rewrite("smoothed_nll", WRITTEN_DIFFERENTLY_LOSS),
-            Rewrite("manual_backward", WRITTEN_DIFFERENTLY_BACKWARD),
+            Rewrite("network_backward", WRITTEN_DIFFERENTLY_BACKWARD),
             Rewrite("alpha_hypergradient", WRITTEN_DIFFERENTLY_HYPERGRADIENT),
+            Rewrite("unrolled_hypergradient", WRITTEN_DIFFERENTLY_UNROLLED),
             Rewrite("sgd_update", WRITTEN_DIFFERENTLY_SGD),
             Rewrite("train_learned_alpha", WRITTEN_DIFFERENTLY_LOOP),
         ],
@@ -160,13 +177,30 @@ VARIANTS = [
         loses={"test_smoothed_nll_grad": "sign of dalpha"},
     ),
     Variant(
+        "network_dW1_transposed", "network_backward's dW1 built as d^T dg, the transpose",
+        edits=[Replace("network_backward", 'dW1 = df.T @ cache["d"]', 'dW1 = cache["d"].T @ df')],
+        loses={"test_network_backward": "transposed"},
+    ),
+    Variant(
         "hypergradient_without_sigmoid_prime", "dL_val/dalpha returned where dL_val/ds is asked",
         edits=[Replace("alpha_hypergradient", "return float(dval_dalpha * alpha * (1 - alpha))",
                        "return float(dval_dalpha)")],
         loses={"test_alpha_hypergradient": "sigmoid'(s)"},
     ),
     Variant(
-        "sgd_adds_gradient", "the seed's update rule: theta + lr * grad",
+        "unrolled_greedy", "the unrolled hypergradient drops the dependence of theta_t on alpha inside the "
+        "training gradient (a sum of one-step effects)",
+        edits=[Replace("unrolled_hypergradient", "dg = x_train @ dW.T + db", "dg = np.zeros_like(g)")],
+        loses={"test_manual_backward": "without its effect on the next gradient"},
+    ),
+    Variant(
+        "unrolled_softmax_not_centred", "the softmax's derivative along dg taken as p * dg",
+        edits=[Replace("unrolled_hypergradient", "dp = p * (dg - (p * dg).sum(axis=1, keepdims=True))",
+                       "dp = p * dg")],
+        loses={"test_manual_backward": "lacks its second term"},
+    ),
+    Variant(
+        "sgd_adds_gradient", "the update rule of the notebook the assignment grew from: theta + lr * grad",
         edits=[Replace("sgd_update", "params[name] - lr * grads[name]", "params[name] + lr * grads[name]")],
         loses={"test_sgd_update": "adds the gradient"},
     ),
@@ -182,8 +216,13 @@ VARIANTS = [
         loses={"test_training_loop": "TRAINING loss's dalpha"},
     ),
     Variant(
-        "autograd_in_backward", "manual_backward calls torch autograd",
-        edits=[Rewrite("manual_backward", AUTOGRAD_BACKWARD)],
+        "autograd_in_backward", "network_backward calls torch autograd",
+        edits=[Rewrite("network_backward", AUTOGRAD_BACKWARD)],
+        loses={"test_network_backward": "called torch autograd"},
+    ),
+    Variant(
+        "unrolled_by_autograd", "the unrolled hypergradient by torch autograd through the steps",
+        edits=[Rewrite("unrolled_hypergradient", AUTOGRAD_UNROLLED)],
         loses={"test_manual_backward": "called torch autograd"},
     ),
 ]
