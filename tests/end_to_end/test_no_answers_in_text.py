@@ -99,6 +99,30 @@ FORBIDDEN = {
             r"1/N\)?·(onehot|\[)",
         ],
     },
+    "03_mlp_backprop": {
+        "Linear.backward": [
+            r"(dy|\\bary|ȳ|grad)" + T + r"(@|·)(self\.)?x(?![A-Za-z])", r"(dy|\\bary|ȳ)(@|·)(self\.)?W(?![\w^.])",
+            r"dy\.sum\((axis=)?0", r"np\.sum\(dy,(axis=)?0", G + r"W(_ji|_j,i)?=\\sum", G + r"x(_ni|_n,i)?=\\sum",
+            G + r"b(_j)?=\\sum", G + r"W=(?!\.\.\.)", G + r"b=(?!\.\.\.)",
+            r"\\sum_n·\\bary_nj·x_ni", r"\\sum_j·\\bary_nj·W_ji", r"\\sum_n·x_ni·\\bary_nj", r"\\sum_j·W_ji·\\bary_nj",
+            r"only (one )?product that fits",
+        ],
+        "ReLU, Sigmoid, Tanh backward": [
+            r"(?<![\w\\])s·\(1-s\)", r"\(1-s\)·s(?![A-Za-z])", r"\\sigma(\(x\))?·\(1-\\sigma", r"out·\(1-(self\.)?out\)",
+            r"1-t\^2", r"1-t\*\*2", r"1-\\tanh\^2", r"1-\\tanh\(x\)\^2", r"1-(self\.)?out\*\*2", r"1-(self\.)?out\^2",
+            r"(dy|\\bary)·\(?(self\.)?x>0", r"\[x>0\]", r"1 where x>0",
+        ],
+        "SoftmaxCrossEntropy.backward": [
+            r"(?<![\w\\])(p|probs|softmax\(z\))(_nk|_n,k|_nj|_n,j|_n)?-(onehot|one_hot|1|e_y|\[k=y|\[j=y|\\delta|y(?![A-Za-z]))",
+            r"dlogits\[np\.arange", r"\\frac1N·\(p", G + r"z(_nk|_n,k|_nj|_n,j|_n)?=", r"\\partial L/\\partial z=",
+            r"(?<![\w\\])p_n,?y_?n?-1",
+        ],
+        "manual_backward": [
+            G + r"(logprobs|probs|counts_sum_inv|counts_sum|counts|logits|h2_preact|h2|h1_preact|h1)=(?!\\partial)",
+            r"-1/N at", r"-\\frac1N at", r"2·\\lambda·W", r"2·lam·W", r"2·\*?c\[.lam.\]", r"whose gradient is 2",
+            r"dW=dy\.T",
+        ],
+    },
 }
 
 # Variants of the answers the patterns above must catch (a check of the patterns themselves).
@@ -119,6 +143,15 @@ CAUGHT = {
         r"\big(J^\top g\big)_j = p_j\Big(g_j - \sum_i g_i p_i\Big)", r"$J = I - \mathbf{1}\,p^\top$",
         r"(J^\top g)_j = g_j - p_j \sum_i g_i", "`g - p * g.sum(axis=-1, keepdims=True)`", "diag(p) − p pᵀ",
         r"$\bar k = -\bar l / k$", "`dh = dk / j + dj`",
+    ],
+    "03_mlp_backprop": [
+        "`dy.T @ x`", "`dy @ W`", "`dy.sum(axis=0)`", r"\bar W_{ji} = \sum_n \bar y_{nj}\, x_{ni}",
+        r"\bar W = \bar y^\top x", r"\bar x = \bar y\, W", r"$s\,(1-s)$", r"$1 - t^2$",
+        r"\frac{\partial L}{\partial z_{nk}} = \frac1N\left(p_{nk} - [k = y_n]\right)",
+        "dlogprobs is $-1/N$ at `[n, y[n]]`", r"(whose gradient is $2\lambda W$)",
+        "`dW = dy.T @ x`, `dx = dy @ W`, `db = dy.sum(axis=0)`", "the only product that fits",
+        "W̄ = ȳᵀ x", "x̄ = ȳ W", r"$\bar z = (\mathrm{softmax}(z) - \mathrm{onehot}(y))/N$",
+        r"| `ReLU` | $\max(x, 0)$ | $1$ where $x > 0$, else $0$ |",
     ],
 }
 
