@@ -96,24 +96,35 @@ def collect(course, assignments=None):
         record = read_record(course, grades.assignment, grades.student)
         summary.not_graded += bool(record and not record.graded)
         summary.waiting += bool(grades.waiting)
-        graded = graded_cells(course, grades.assignment, grades.student)
+        lost = submission_losses(course, grades, record, students)
         for grade in grades.cells:
             notebooks.setdefault(grades.assignment, set()).add(grade.notebook)
             cell = summary.cells.setdefault(grade.name, CellCauses(grades.assignment, grade.name, grade.max_score))
             if grade.needs_grading:
                 cell.waiting += 1
-                continue
-            cell.scores.append(grade.score)
-            if grade.score < grade.max_score:
-                loss = cell_loss(graded.get(grade.name), record)
-                loss.message = anonymise(loss.message, grades.student, students)
-                cell.causes[loss.cause] += 1
-                losses.setdefault((grades.assignment, grade.name), []).append(loss)
+            else:
+                cell.scores.append(grade.score)
+            if grade.name in lost:
+                cell.causes[lost[grade.name].cause] += 1
+                losses.setdefault((grades.assignment, grade.name), []).append(lost[grade.name])
     for assignment, summary in found.items():
         summary.cells = in_notebook_order(course, assignment, notebooks.get(assignment, ()), summary.cells)
         for cell in summary.cells.values():
             cell.examples = examples(losses.get((assignment, cell.cell), []))
     return found
+
+
+def submission_losses(course, grades, record=None, students=()):
+    """{grade id: Loss} of the cells where one submission (gradebook.SubmissionGrades) lost points;
+    messages without the ids of `students` (the submission's own always)."""
+    graded = graded_cells(course, grades.assignment, grades.student)
+    lost = {}
+    for grade in grades.cells:
+        if not grade.needs_grading and grade.score < grade.max_score:
+            loss = cell_loss(graded.get(grade.name), record)
+            loss.message = anonymise(loss.message, grades.student, students)
+            lost[grade.name] = loss
+    return lost
 
 
 def graded_cells(course, assignment, student):

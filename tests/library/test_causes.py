@@ -96,6 +96,12 @@ def test_errors_that_say_their_cause_by_their_kind():
     assert cause_of(info.value) == "autograd"
     assert cause_of(ValueError("a student's crash")) is None
 
+    class LibraryCalled(AssertionError):
+        """A chapter's own kind of failure."""
+
+    assert cause_of(LibraryCalled("called torch.softmax")) == "specific"
+    assert cause_of(AssertionError("a bare assert")) is None
+
 
 def test_table_rows_carry_causes_and_the_report_names_the_first_wrong_row():
     expected = {"dz": np.ones(3), "dh": np.arange(1.0, 4.0), "dW": np.eye(2)}
