@@ -99,6 +99,7 @@ def autograd_allowed():
 def by_hand(function, *args, **kwargs):
     """Call a student's function with autograd blocked; its name goes into the message. An error
     raised inside it is re-raised (same type, same traceback) with the call explained."""
+    __tracebackhide__ = True  # IPython: an error shows the student's code, not this frame
     with no_autograd(f"{getattr(function, '__name__', 'your function')}()"):
         try:
             return function(*args, **kwargs)
@@ -110,6 +111,7 @@ def by_hand(function, *args, **kwargs):
 def by_hand_on_copies(function, *args):
     """by_hand on private copies of the arguments: a function that changes its inputs in place
     cannot reach the grader's arrays (references are computed before, on the originals)."""
+    __tracebackhide__ = True
     try:
         args = copy.deepcopy(args)
     except Exception:  # e.g. a cache holding tensors that are part of a graph; pass it as it is
