@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..check import GradientMismatch, check_gradient, check_value
+from ..check import GradientMismatch, Mistake, check_gradient, check_value
 from ..guard import by_hand_on_copies as call
 from ..reference import randn, torch_grads
 
@@ -90,7 +90,7 @@ def fork_mistakes(x, y, variable, uses):
                 f"only the path(s) through {', '.join(kept)} reached d{variable}: {variable} is used in "
                 f"{len(uses)} places ({', '.join(uses)}), and its gradient is the sum over all of them; "
                 f"accumulate with `d{variable} += ...` instead of overwriting with `=`."
-            ] = grads[variable]
+            ] = Mistake(grads[variable], "fork_overwritten")
     return mistakes
 
 
@@ -172,7 +172,7 @@ def check_matvec_vjp(matvec_vjp, seed, m, n):
     mistakes = {
         "this is W v = J v, the Jacobian J = W used where its transpose belongs: y.backward(v) computes "
         "the vector-Jacobian product J^T v = W^T v (a sum over the outputs i, down the columns of W). "
-        "With a square W both have the right shape; only the values tell them apart.": W @ v,
+        "With a square W both have the right shape; only the values tell them apart.": Mistake(W @ v, "transposed"),
     } if m == n else {}
     got = call(matvec_vjp, W, v)
     check_gradient("matvec_vjp", got, ref, known_mistakes=mistakes)
@@ -185,6 +185,7 @@ def check_broadcast_add_vjp(broadcast_add_vjp, seed, m, n):
     if m != n and np.shape(got) == (m,):
         raise GradientMismatch(
             f"broadcast_add_vjp has shape ({m},), expected ({n},): it was summed over the wrong axis. "
-            "b is repeated down the rows (axis 0), so sum over axis 0: v.sum(axis=0)."
+            "b is repeated down the rows (axis 0), so sum over axis 0: v.sum(axis=0).",
+            cause="broadcast_not_summed",
         )
     check_gradient("broadcast_add_vjp", got, ref, batch_size=m)

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ..arrays import as_float64
-from ..check import GradientMismatch
+from ..check import GradientMismatch, Mistake
 
 
 def one_number(value, name, explain=""):
@@ -24,7 +24,7 @@ def one_number(value, name, explain=""):
     array = as_float64(value, name)
     if array.size != 1:
         raise GradientMismatch(
-            f"{name} has the wrong shape: expected one number, got shape {array.shape}.{explain}")
+            f"{name} has the wrong shape: expected one number, got shape {array.shape}.{explain}", cause="shape")
     if isinstance(value, torch.Tensor):
         return value.detach().reshape(())
     if isinstance(value, (np.ndarray, np.generic)):
@@ -69,11 +69,11 @@ def staged_softmax_mistakes(values, grads):
     return {
         "h": {
             "h is used twice, in k = h / j and in j = sum(h); dh is the sum of both paths: "
-            "dh = dk / j + dj (dj broadcast over the K classes).": dh_direct,
+            "dh = dk / j + dj (dj broadcast over the K classes).": Mistake(dh_direct, "fork_overwritten"),
         },
         "z": {
             "dz misses the path through j (see dh): h is used twice, in k = h / j and in j = sum(h).":
-                dh_direct * values["h"],
+                Mistake(dh_direct * values["h"], "fork_overwritten"),
             "dz = dh * h: the local derivative of exp(z) is exp(z) = h.": grads["h"],
         },
         "j": {

@@ -73,7 +73,8 @@ def run(function, *args, write_yourself=False):
             if "broadcast" not in text and "must match the size" not in text:
                 raise
             text = text.split("\n  likely cause:")[0]  # the call stays; the cause here is a more precise one
-            raise GradientMismatch(f"{name} raised {type(exc).__name__}: {text}\n  likely cause: {KEEPDIMS}") from exc
+            raise GradientMismatch(f"{name} raised {type(exc).__name__}: {text}\n  likely cause: {KEEPDIMS}",
+                                   cause="shape") from exc
 
 
 def fails_alike(got, value):
@@ -104,7 +105,7 @@ def require_finite(name, got, z, unstable):
         causes = [cause for cause, value in unstable if fails_alike(got, value)]
     causes = list(dict.fromkeys(causes or [cause for cause, _ in unstable]))
     cause = causes[0] if len(causes) == 1 else "one of\n" + "\n".join(f"    - {c}" for c in causes)
-    raise GradientMismatch(f"{name} is {got[index]}{where}, for the {rows}.\n  likely cause: {cause}")
+    raise GradientMismatch(f"{name} is {got[index]}{where}, for the {rows}.\n  likely cause: {cause}", cause="nan")
 
 
 def compare(name, got, expected, z, *, unstable=(), floor=0.0, **kwargs):
@@ -133,7 +134,7 @@ def compare_forward(name, got, expected, z, **kwargs):
             cause = "\n  likely cause: the right number of entries in another shape (flattened or transposed?)."
         raise GradientMismatch(
             f"{name} has the wrong shape: expected {expected.shape}, got {shape}.{cause}\n"
-            "  It has the shape of z: one value per class for every example."
+            "  It has the shape of z: one value per class for every example.", cause="shape"
         )
     compare(name, got, expected, z, **kwargs)
 

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from ...arrays import as_float64
-from ...check import GradientMismatch
+from ...check import GradientMismatch, Mistake
 from ...reference import randn
 from .checking import FLOAT32_FLOOR, compare, for_inputs, run
 from .inputs import logits, vjp_inputs
@@ -46,7 +46,7 @@ def log_softmax_vjp_mistakes(p, g):
         "g - sum_j p_j g_j is J g, the Jacobian used where its transpose belongs: the VJP is "
         "J^T g = g - p * sum_i g_i. The Jacobian I - 1 p^T of log-softmax is not symmetric (softmax's "
         "is), so the two differ whenever an example's logits are not all equal.":
-            g - np.sum(p * g, axis=-1, keepdims=True),
+            Mistake(g - np.sum(p * g, axis=-1, keepdims=True), "transposed"),
         "sum(g) was taken over the whole array; take it per example, over the last axis "
         "(axis=-1, keepdims=True).": g - p * g.sum(),
     }

@@ -3,7 +3,7 @@ refused), and the gradient of cross-entropy."""
 import numpy as np
 
 from ...arrays import as_float64
-from ...check import GradientMismatch, check_value
+from ...check import GradientMismatch, Mistake, check_value
 from .checking import FLOAT32_FLOOR, compare, compare_forward, for_inputs, loss_number, run
 from .inputs import examples, logits, targets
 from .mistakes import (divisor_mistakes, loss_mistakes, onehot, pick, softmax_over, unstable_log_softmaxes,
@@ -102,7 +102,7 @@ def check_cross_entropy_grad(cross_entropy_grad, z, target):
     p, y = softmax_over(z, -1), onehot(target, K)
     mistakes = {
         f"softmax(z) - onehot(target) without the 1/N of the mean: L averages over N = {N} examples, "
-        "so dL/dz = (softmax(z) - onehot(target)) / N.": p - y,
+        "so dL/dz = (softmax(z) - onehot(target)) / N.": Mistake(p - y, "missing_1_over_n"),
         "the one-hot of the target was not subtracted: -log p_y also depends on z_y directly, "
         "so dL/dz = (softmax(z) - onehot(target)) / N.": p / N,
         "softmax(z) alone: both the one-hot of the target and the 1/N of the mean are missing; "
