@@ -123,6 +123,33 @@ FORBIDDEN = {
             r"dW=dy\.T",
         ],
     },
+    "04_label_smoothing": {
+        "smoothed_nll_grad": [
+            r"(?<![\w\\])(p|k)(_n|_n,i|_i)?-(q|n_?4)(_n|_n,i|_i)?(?![A-Za-z])",
+            r"\\log·p_?(n,)?y_?n?-\\frac1K-1", r"\\log·p_?(n,)?y_?n?-1/\(K-1\)", r"\\frac1K-1·\\sum_j ?\\ne ?y",
+            r"geometric mean", r"\\partial ?q_?y/\\partial ?\\alpha=-1", r"\\partial ?q_?(j|i)/\\partial ?\\alpha=\\frac1K-1",
+            G + r"z_?n?=\\frac", G + r"\\alpha=\\frac1N·\\sum",
+        ],
+        "network_backward": [
+            G + r"W_?[01]=", G + r"b_?[01]=", G + r"(f|d|c|a)=(?!\\partial)",
+            r"dg" + T + r"(@|·)(cache\[.)?d(?![\w])", r"df" + T + r"(@|·)",
+            r"(dg|df|\\barf|\\barg)(@|·)(cache\[.)?W_?1(?![\w^.])", r"\(c>0\)", r"\[c>0\]",
+        ],
+        "sgd_update": [
+            r"params\[name\]-lr", r"-lr·\*?grads?\[",
+        ],
+        "alpha_hypergradient": [
+            r"e_y-\\frac ?1-e_y ?K-1", r"e_y-\(1-e_y\)/\(K-1\)", r"\\frac\\partial\^2", r"\\partial\^2·?L",
+            r"-\\eta·\\nabla_\\theta·?L_val", r"\\alpha·\(1-\\alpha\)", r"\(1-\\alpha\)·\\alpha", r"\\sigma'\(s\)=",
+            r"\\sigma\(s\)·\(1-\\sigma\(s\)\)", r"\\frac ?1 ?N on (each|the) true class", r"\+1/N on", r"J" + T + r"·v",
+            r"dq_dalpha",
+        ],
+        "unrolled_hypergradient": [
+            r"\\dot ?p(_t)?=", r"\\dot ?g(_t)?=", r"\\dot ?e(_t)?=", r"\\dot ?W_t\+1=", r"\\dot ?b_t\+1=",
+            r"\\dot ?\\theta_t\+1=", r"p·\(\\dot ?g", r"p_k·\(\\dot ?g_k-", r"\\dot ?g-\\sum", r"\\langle ?p,\\dot ?g",
+            r"x·?\\dot ?W" + T, r"\\dot ?e" + T + r"·?x", r"ṗ=", r"ġ=", r"p·\(ġ", r"\\langle ?p,ġ",
+        ],
+    },
 }
 
 # Variants of the answers the patterns above must catch (a check of the patterns themselves).
@@ -152,6 +179,19 @@ CAUGHT = {
         "`dW = dy.T @ x`, `dx = dy @ W`, `db = dy.sum(axis=0)`", "the only product that fits",
         "W̄ = ȳᵀ x", "x̄ = ȳ W", r"$\bar z = (\mathrm{softmax}(z) - \mathrm{onehot}(y))/N$",
         r"| `ReLU` | $\max(x, 0)$ | $1$ where $x > 0$, else $0$ |",
+    ],
+    "04_label_smoothing": [
+        r"\frac{\partial L}{\partial z_{n}} = \frac{p_n - q_n}{N}.",
+        r"\frac{\partial L}{\partial \alpha} = \frac1N \sum_n \Bigl( \log p_{n,y_n} - \frac{1}{K-1}\sum_{j \ne y_n} \log p_{n,j} \Bigr).",
+        "The bracket is the log of $p_y$ over the geometric mean of the other probabilities",
+        r"\frac{d L_{\text{val}}(\theta')}{d s} = -\eta\; \nabla_\theta L_{\text{val}}(\theta')^\top\; \frac{\partial^2 L_{\text{train}}}{\partial \theta\, \partial \alpha}\;\sigma'(s)",
+        r"\qquad \sigma'(s) = \alpha(1 - \alpha).", r"= \frac1N\Bigl(e_y - \frac{1 - e_y}{K-1}\Bigr)",
+        r"(per example: $+\tfrac1N$ on the true class, $-\tfrac{1}{N(K-1)}$ elsewhere)", r"$\bar g = k - n_4 = p - q$",
+        r"| g, f | $g = f + b_1,\ f = W_1 d$ | $\bar f = \bar b_1 = \bar g,\ \ \bar W_1 = \bar f\, d^\top,\ \ \bar d = W_1^\top \bar f$ |",
+        r"| d | $d = \max(c, 0)$ | $\bar c = \bar d \odot [c > 0]$ |", "`dW1 = df.T @ cache[\"d\"]`", "`dd = df @ cache[\"W1\"]`",
+        "`{name: params[name] - lr * grads[name] for name in params}`",
+        r"$\dot p = p \odot (\dot g - \langle p, \dot g\rangle)$", r"$\dot W_{t+1} = \dot W_t - \eta\,\dot e_t^\top x$",
+        r"$\dot g_t = x \dot W_t^\top + \dot b_t$", "ṗ = p ⊙ (ġ − ⟨p, ġ⟩)",
     ],
 }
 
