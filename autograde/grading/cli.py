@@ -5,20 +5,24 @@ cannot be graded scores 0 and is listed); 2 for the instructor's own errors (not
 folder, no release, unknown assignment, nbgrader itself failing).
 """
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 
 COMMANDS = """commands:
+  setup      once per course: the exchange students fetch from and submit to, the roster, their config
   release    generate the student version (release/) of every assignment in source/
   grade      autograde all submissions (or --assignment / --student) in parallel, safely
   feedback   write feedback HTML (hidden tests never shown)
   export     write grades.csv (student x assignment) and cells.csv (one row per graded cell)
   summary    print the class table again
+  report     write the mistake report: report.html (what the class got wrong, and why) and causes.csv
   demo       build the bundled sample class in a scratch folder and run the whole pipeline on it
 
-typical term:  release -> (students submit into submitted/<student>/<assignment>/) -> grade ->
-               feedback -> export.   Try it first:  python -m autograde demo
+typical term:  setup -> release -> nbgrader release_assignment <a> -> (students fetch, validate, submit)
+               -> nbgrader collect <a> -> grade -> feedback -> nbgrader release_feedback <a> -> export.
+               Try it first:  python -m autograde demo
 """
 
 
@@ -30,6 +34,8 @@ def main(argv=None):
     from .course import CourseError, NbgraderFailed, put_interpreter_tools_on_path
 
     put_interpreter_tools_on_path()
+    if getattr(args, "db_url", None):  # nbgrader_config.py reads it: every nbgrader step uses that database
+        os.environ["BACKPROP_LAB_DB_URL"] = args.db_url
     try:
         return args.run(args) or 0
     except (CourseError, NbgraderFailed, FileNotFoundError) as error:
@@ -48,7 +54,19 @@ def parser():
         p.set_defaults(run=run)
         if name != "demo":
             p.add_argument("--course", default=".", help="the nbgrader course folder (default: here)")
+        p.add_argument("--db-url", help="the gradebook's database, e.g. postgresql+psycopg://user@host/course "
+                                        "(default: nbgrader_config.py's CourseDirectory.db_url, else gradebook.db)")
         return p
+
+    p = command("setup", run_setup, "Set up the course's exchange (where students fetch assignments, submit and "
+                "fetch feedback: $BACKPROP_LAB_EXCHANGE, else <course>/exchange), the students' nbgrader config, "
+                "the gradebook and the roster.")
+    p.add_argument("--exchange", help="a shared exchange folder instead of <course>/exchange (for a machine "
+                                      "several users share; <course>/exchange becomes a link to it)")
+    p.add_argument("--roster", help="CSV of students to import into the gradebook (column id; optionally "
+                                    "first_name, last_name, email, lms_user_id), as `nbgrader db student import`")
+    p.add_argument("--student-config", help="where to write the students' nbgrader config (default: this "
+                                            "environment's etc/jupyter/nbgrader_config.py; '' for none)")
 
     p = command("release", run_release, "Generate release/<assignment>/ from source/ for every assignment.")
     p.add_argument("-a", "--assignment", action="append", help="only this assignment (repeatable)")
@@ -69,8 +87,13 @@ def parser():
     p.add_argument("-a", "--assignment", action="append", help="only this assignment (repeatable)")
     p.add_argument("--brief", action="store_true", help="without the flag details")
 
+    p = command("report", run_report, "Write the mistake report: report.html (score distributions, points lost "
+                "per cell, a cause x cell heat map, example messages; self-contained) and causes.csv.")
+    p.add_argument("-a", "--assignment", action="append", help="only this assignment (repeatable)")
+    p.add_argument("--out", default="report", help="folder for the report (default: <course>/report)")
+
     p = command("demo", run_demo, "Build the sample class (every assignment's sample submissions and the "
-                "bad inputs) and run release, grade, feedback, export and the summary on it.")
+                "bad inputs) and run release, grade, feedback, export, the summary and the mistake report on it.")
     p.add_argument("--workdir", default="demo_class", help="scratch folder (default: ./demo_class; rebuilt)")
     p.add_argument("-a", "--assignment", action="append", help="only this assignment (repeatable)")
     p.add_argument("--no-bad-inputs", action="store_true", help="only the chapters' sample submissions")
@@ -95,18 +118,41 @@ def limits(p, cell_timeout=None, notebook_timeout=None, memory_mb=None):
     p.add_argument("--memory-mb", type=int, default=memory_mb,
                    help=f"memory limit of a student's kernel {default if memory_mb is None else f'(default {memory_mb})'}")
     p.add_argument("--sandbox-user", default="auto",
-                   help="user to run student code as when grading as root (default: auto = 'nobody' if it "
-                        "can run this Python; '' = the current user)")
+                   help="user to run student code as when grading as root (default: auto = the course config's, "
+                        "'nobody' if it can run this Python; '' = root without capabilities)")
+    p.add_argument("--unsandboxed", action="store_true",
+                   help="grade even where no sandbox (bubblewrap, Landlock) can run: student code then reads the "
+                        "course with the grader's rights; every submission is flagged U")
+    p.add_argument("--scheduler", default="",
+                   help="grade on a Dask cluster: the scheduler's address, e.g. tcp://10.0.0.5:8786 (default: "
+                        "local processes)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def settings(args):
     from .runner import Settings
     return Settings(workers=args.workers, cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
-                    memory_mb=args.memory_mb, sandbox_user=args.sandbox_user, progress=not args.no_progress)
+                    memory_mb=args.memory_mb, sandbox_user=args.sandbox_user, unsandboxed=args.unsandboxed,
+                    scheduler=args.scheduler, progress=not args.no_progress)
 
 
 # --- commands ---------------------------------------------------------------------------------------
+
+def run_setup(args):
+    from .term import setup
+
+    course = Path(args.course).resolve()
+    done = setup(course, args.exchange, args.roster, args.student_config)
+    print(f"exchange: {done.exchange} (nbgrader_config.py: c.Exchange.root = {done.course_exchange})")
+    if done.student_config_written:
+        print(f"students' config: {done.student_config}")
+    print(f"gradebook: {done.gradebook}" + (" (alembic stamp added)" if done.stamped else ""))
+    if args.roster:
+        print(f"roster: {len(done.students)} students imported from {args.roster}")
+    for note in done.notes:
+        print(f"note: {note}")
+    print("next: python -m autograde release -a <assignment>; nbgrader release_assignment <assignment>")
+
 
 def run_release(args):
     from .course import CourseError, generate_release
@@ -169,17 +215,28 @@ def run_summary(args):
     print(table(Path(args.course).resolve(), args.assignment, details=not args.brief))
 
 
+def run_report(args):
+    from .reports.report import write
+
+    course = Path(args.course).resolve()
+    out = Path(args.out) if Path(args.out).is_absolute() else course / args.out
+    page, counts, _ = write(course, out, args.assignment)
+    print(f"wrote {page} and {counts}")
+
+
 def run_demo(args):
     from .demo import build_class
     from .reports.export import export
     from .reports.feedback import generate
+    from .reports.report import write
     from .runner import grade_class
     from .reports.summary import table
 
     workdir = Path(args.workdir).resolve()
     print(f"building the sample class in {workdir} ...")
     count = build_class(workdir, args.assignment, bad_inputs=not args.no_bad_inputs)
-    print(f"{count} submissions; grading with {settings(args).worker_count()} workers")
+    where = args.scheduler or f"{settings(args).worker_count()} local workers"
+    print(f"{count} submissions; grading on {where}")
     start = time.monotonic()
     results = grade_class(workdir, args.assignment, None, settings(args))
     elapsed = time.monotonic() - start
@@ -189,6 +246,8 @@ def run_demo(args):
           f"{pages} feedback pages in {workdir / 'feedback'}; grades in {grades_csv.parent}")
     print()
     print(table(workdir, args.assignment, details=not args.brief))
+    page, _, _ = write(workdir, workdir / "report", args.assignment)
+    print(f"\nwhat the class got wrong, and why: {page}")
 
 
 if __name__ == "__main__":

@@ -99,7 +99,9 @@ def cell_scores(workdir, assignment):
     from nbgrader.api import Gradebook
 
     scores = {}
-    with Gradebook(f"sqlite:///{Path(workdir) / 'gradebook.db'}") as gb:
+    from .gradebook import db_url
+
+    with Gradebook(db_url(workdir)) as gb:
         for submission in gb.assignment_submissions(assignment):
             cells = {}
             for notebook in submission.notebooks:

@@ -13,7 +13,7 @@ import os
 import shutil
 from pathlib import Path
 
-WATCHED = ("gradebook.db", "nbgrader_config.py", "source", "release", "submitted", "autograded")
+WATCHED = ("nbgrader_config.py", "source", "release", "submitted", "autograded")
 TRANSIENT = ("-journal", "-wal", "-shm")  # sqlite's own scratch files
 
 
@@ -60,14 +60,21 @@ def changed_at(path):
 class CourseGuard:
     """Fingerprints of the protected files as the grader left them."""
 
-    def __init__(self, course, extra_roots=()):
+    def __init__(self, course, gradebook_file=None, extra_roots=()):
+        """`gradebook_file`: the SQLite gradebook, or None for one on a server (not a file to watch)."""
+        self.gradebook = str(gradebook_file) if gradebook_file else None
         self.roots = [Path(course) / name for name in WATCHED] + [Path(p) for p in extra_roots]
-        self.gradebook = str(Path(course) / "gradebook.db")
+        self.roots += [Path(self.gradebook)] if self.gradebook else []
         self.known = scan(self.roots)
         self.written = {}  # path the grader wrote -> the entries it wrote there
 
     def gradebook_changed(self):
-        return fingerprint(self.gradebook) != self.known.get(self.gradebook)
+        return self.gradebook is not None and fingerprint(self.gradebook) != self.known.get(self.gradebook)
+
+    def accept_gradebook(self):
+        """The grader itself wrote the gradebook."""
+        if self.gradebook:
+            self.accept(self.gradebook)
 
     def changes(self):
         """[(path, when)] of every change since the grader last took the files as they are."""

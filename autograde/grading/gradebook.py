@@ -1,17 +1,30 @@
-"""Write a graded submission into the course's gradebook (only the parent process writes it).
+"""The course's gradebook: nbgrader's own, in SQLite (the default) or on a database server.
 
-Scores are saved once, by nbgrader's own SaveAutoGrades and AssignLatePenalties from the graded
-notebooks, exactly as `nbgrader autograde` saves them. A submission that could not be graded
-gets 0 on every graded cell: a failed re-grade never leaves the previous score standing.
+Only the parent process writes it. Scores are saved once, by nbgrader's own SaveAutoGrades and
+AssignLatePenalties from the graded notebooks, exactly as `nbgrader autograde` saves them. A
+submission that could not be graded gets 0 on every graded cell: a failed re-grade never leaves
+the previous score standing.
+
+Where the gradebook lives is nbgrader's `CourseDirectory.db_url`, which the course's
+nbgrader_config.py takes from BACKPROP_LAB_DB_URL when that is set (`--db-url` sets it), so
+every entry point, nbgrader's own included, opens the same database.
 """
+import functools
+import os
 import sqlite3
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nbgrader.api import Gradebook
+from nbgrader.api import Base, Gradebook
 from nbgrader.preprocessors import AssignLatePenalties, SaveAutoGrades
+from sqlalchemy import create_engine
 from sqlalchemy.exc import SAWarning
+
+DB_URL_VARIABLE = "BACKPROP_LAB_DB_URL"
+# What a gradebook says about the assignments, without students: what a grading worker needs.
+DEFINITIONS = ("course", "assignment", "notebook", "base_cell", "source_cell", "grade_cells", "solution_cells",
+               "task_cells")
 
 
 def quiet_sqlalchemy():
@@ -24,7 +37,31 @@ quiet_sqlalchemy()
 
 
 def db_url(course):
-    return f"sqlite:///{Path(course) / 'gradebook.db'}"
+    """The course's gradebook URL, as nbgrader_config.py sets it (else nbgrader's default file)."""
+    return _configured_url(str(Path(course).resolve()), os.environ.get(DB_URL_VARIABLE, ""))
+
+
+@functools.lru_cache(maxsize=None)
+def _configured_url(course, _environment):
+    from .worker import course_config  # reading the config runs it: once per course and setting
+    config_file = Path(course) / "nbgrader_config.py"
+    configured = course_config(config_file).CourseDirectory.get("db_url") if config_file.is_file() else None
+    return configured or f"sqlite:///{Path(course) / 'gradebook.db'}"
+
+
+def gradebook_file(course):
+    """The SQLite file behind the gradebook, or None when it lives on a server."""
+    url = db_url(course)
+    return Path(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else None
+
+
+def exists(course):
+    """Has the gradebook been made (by a release)?"""
+    path = gradebook_file(course)
+    if path is not None:
+        return path.is_file()
+    with Gradebook(db_url(course)) as gb:
+        return bool(gb.assignments)
 
 
 def open_submission(gb, assignment, student, timestamp):
@@ -72,21 +109,36 @@ def zero(course, assignment, student, notebooks=None):
 
 
 def backup(course, target):
-    """A consistent copy of the gradebook (sqlite's online backup)."""
-    source = sqlite3.connect(Path(course) / "gradebook.db")
+    """A consistent copy of a SQLite gradebook (sqlite's online backup), for undoing student writes.
+    Returns False for a gradebook on a server, which student code in the sandbox cannot reach."""
+    path = gradebook_file(course)
+    if path is None:
+        return False
+    source = sqlite3.connect(path)
     copy = sqlite3.connect(target)
     with copy:
         source.backup(copy)
     source.close()
     copy.close()
+    return True
 
 
 def template(course, target):
-    """A copy of the gradebook with the assignments and no students: what a working copy gets."""
-    backup(course, target)
-    with Gradebook(f"sqlite:///{target}") as gb:
-        for student in [s.id for s in gb.students]:
-            gb.remove_student(student)
+    """A SQLite gradebook at `target` with the course's assignments and no students: what a
+    grading worker gets, whatever database the course's gradebook lives in."""
+    url = f"sqlite:///{target}"
+    Gradebook(url).close()  # nbgrader makes the tables and stamps the schema version
+    source, copy = create_engine(db_url(course)), create_engine(url)
+    tables = [table for table in Base.metadata.sorted_tables if table.name in DEFINITIONS]
+    with source.connect() as read, copy.begin() as write:
+        for table in reversed(tables):
+            write.execute(table.delete())
+        for table in tables:
+            rows = [dict(row._mapping) for row in read.execute(table.select())]
+            if rows:
+                write.execute(table.insert(), rows)
+    source.dispose()
+    copy.dispose()
 
 
 @dataclass
@@ -120,7 +172,10 @@ def class_grades(course, assignments=None):
             if assignments and assignment.name not in assignments:
                 continue
             for submission in gb.assignment_submissions(assignment.name):
-                cells = [CellGrade(notebook.name, grade.name, grade.score, grade.max_score, grade.needs_manual_grade)
+                # nbgrader also marks a hand-scored answer for review when it is graded again: that
+                # one has its score, so it is not waiting
+                cells = [CellGrade(notebook.name, grade.name, grade.score, grade.max_score,
+                                   grade.needs_manual_grade and grade.manual_score is None)
                          for notebook in submission.notebooks for grade in notebook.grades]
                 found.append(SubmissionGrades(assignment.name, submission.student.id, submission.score,
                                               submission.max_score, cells))

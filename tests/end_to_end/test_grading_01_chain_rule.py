@@ -1,9 +1,11 @@
+from dask_suite import DaskSuite
 from grading_suite import GradingSuite
 from pipeline_suite import PipelineSuite
+from postgres_suite import PostgresSuite
 from written_answers_suite import WrittenAnswersSuite
 
 
-class TestChainRuleGrading(GradingSuite, PipelineSuite, WrittenAnswersSuite):
+class TestChainRuleGrading(GradingSuite, PipelineSuite, WrittenAnswersSuite, PostgresSuite, DaskSuite):
     """Chapter 1's sample class graded by serial nbgrader, the pipeline on it plus the bad inputs,
-    and its written answers scored by hand."""
+    its written answers scored by hand, the gradebook on PostgreSQL, and grading on a Dask cluster."""
     assignment = "01_chain_rule"

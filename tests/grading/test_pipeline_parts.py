@@ -187,11 +187,11 @@ def test_guard_sees_other_writes_and_not_its_own(tmp_path):
     work = tmp_path / "submitted" / "ann" / "hw" / "hw.ipynb"
     work.write_text("{}")
     (tmp_path / "gradebook.db").write_text("db")
-    guard = CourseGuard(tmp_path)
+    guard = CourseGuard(tmp_path, tmp_path / "gradebook.db")
     assert guard.changes() == [] and not guard.gradebook_changed()
     (tmp_path / "gradebook.db").write_text("db")  # same content, but written: still a change
     assert guard.gradebook_changed() and str(tmp_path / "gradebook.db") in paths(guard.changes())
-    guard.accept(tmp_path / "gradebook.db")
+    guard.accept_gradebook()
     assert not guard.gradebook_changed()
     graded = tmp_path / "autograded" / "bob" / "hw"
     graded.mkdir(parents=True)  # the grader's own output

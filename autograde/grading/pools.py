@@ -1,0 +1,80 @@
+"""Where the grading workers run: a pool of local processes (the default) or a Dask cluster.
+
+Both hand out concurrent.futures futures of `worker.grade(job)`; a job carries everything a worker
+needs, so Dask workers share no filesystem with the instructor. They differ in what a dying
+worker does to the runs it had:
+  - the local pool breaks: every run it had in flight fails with BrokenProcessPool, the pool is
+    replaced, and those runs are graded again one at a time to find the one that killed it;
+  - a Dask cluster moves them to other workers by itself, and gives up on a run only after it
+    has killed several workers (KilledWorker): that run is then reported as not graded.
+"""
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import get_context
+
+
+class LocalPool:
+    """Spawned (not forked) processes: nothing of the instructor's process leaks into them."""
+
+    retries_elsewhere = False
+
+    def __init__(self, workers):
+        self.workers = workers
+        self.executor = self._start()
+
+    def _start(self):
+        return ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"))
+
+    def capacity(self):
+        return self.workers
+
+    def submit(self, function, *args):
+        return self.executor.submit(function, *args)
+
+    def lost_worker(self, error):
+        return isinstance(error, BrokenProcessPool)
+
+    def replace(self):
+        """After a worker died: the old pool is unusable, with every run it had."""
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.executor = self._start()
+
+    def close(self):
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+class DaskPool:
+    """The workers of a running Dask scheduler (`dask scheduler`, `dask worker tcp://...`)."""
+
+    retries_elsewhere = True
+
+    def __init__(self, address, timeout=30):
+        from distributed import Client
+
+        self.client = Client(address, timeout=timeout)
+        self.executor = self.client.get_executor(pure=False)  # grading the same job twice means twice
+
+    def capacity(self):
+        """Runs to keep in flight: one per worker thread, plus one each so none waits for the next job."""
+        workers = self.client.scheduler_info().get("workers", {}).values()
+        threads = sum(worker.get("nthreads", 1) for worker in workers)
+        return max(1, threads + len(workers))
+
+    def submit(self, function, *args):
+        return self.executor.submit(function, *args)
+
+    def lost_worker(self, error):
+        from distributed import KilledWorker
+
+        return isinstance(error, KilledWorker)
+
+    def replace(self):
+        pass  # the cluster replaces nothing: the scheduler already moved the runs
+
+    def close(self):
+        self.executor.shutdown(wait=False)
+        self.client.close()
+
+
+def open_pool(workers, scheduler=""):
+    return DaskPool(scheduler) if scheduler else LocalPool(workers)
