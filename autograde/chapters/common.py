@@ -1,7 +1,6 @@
 """Pieces that more than one chapter's checks use: reading an answer that is one number, putting
 the grader's reference versions into a notebook while a later exercise is graded, and the staged
-softmax h = exp(z), j = sum(h), k = h / j, l = -log(k) with the known mistakes of its backward pass
-(chapters 2 and 4 both have students differentiate it by hand).
+softmax h = exp(z), j = sum(h), k = h / j, l = -log(k) that chapters 2 and 4 both write out.
 """
 import contextlib
 from unittest.mock import patch
@@ -10,7 +9,7 @@ import numpy as np
 import torch
 
 from ..arrays import as_float64
-from ..check import GradientMismatch, Mistake
+from ..check import GradientMismatch
 
 
 def one_number(value, name, explain=""):
@@ -59,24 +58,3 @@ def staged_softmax_torch(z):
     j = h.sum(dim=1, keepdim=True)
     k = h / j
     return h, j, k, -torch.log(k)
-
-
-def staged_softmax_mistakes(values, grads):
-    """{stage: {description: wrong gradient}}: the local slips in the backward pass of the staged
-    softmax (staged_softmax_torch), each given the right upstream gradient.
-    values: the forward values h and j; grads: the right gradients of k, j and h."""
-    dh_direct = grads["k"] / values["j"]  # the path through k = h / j alone
-    return {
-        "h": {
-            "h is used twice, in k = h / j and in j = sum(h); dh is the sum of both paths: "
-            "dh = dk / j + dj (dj broadcast over the K classes).": Mistake(dh_direct, "fork_overwritten"),
-        },
-        "z": {
-            "dz misses the path through j (see dh): h is used twice, in k = h / j and in j = sum(h).":
-                Mistake(dh_direct * values["h"], "fork_overwritten"),
-            "dz = dh * h: the local derivative of exp(z) is exp(z) = h.": grads["h"],
-        },
-        "j": {
-            "dj = -sum_i dk_i h_i / j^2 is missing its minus sign (d(1/j)/dj = -1/j^2).": -grads["j"],
-        },
-    }

@@ -132,9 +132,14 @@ def check_alpha_hypergradient(alpha_hypergradient, seed, K, N_train, N_val, s, l
     mistakes = {text: mistake(pieces, lr) for text, mistake in HYPERGRADIENT_MISTAKES.items()}
     got = call(alpha_hypergradient, params, s, *args, namespace=namespace, own=("alpha_hypergradient",))
     settings = case(K=K, N_train=N_train, N_val=N_val, s=s, lr=lr, dtype=dtype)
+    check_hypergradient("alpha_hypergradient", got, expected, settings, dtype, N_train, mistakes)
+
+
+def check_hypergradient(name, got, expected, settings, dtype, batch_size, known_mistakes):
+    """A hypergradient, one number, against its reference; a failure ends with the case's settings."""
     try:
-        check_gradient("alpha_hypergradient", one_number(got, "alpha_hypergradient"), expected,
-                       batch_size=N_train, known_mistakes=mistakes, **tolerance_for(dtype, got))
+        check_gradient(name, one_number(got, name), expected, batch_size=batch_size, known_mistakes=known_mistakes,
+                       **tolerance_for(dtype, got))
     except GradientMismatch as exc:
         raise GradientMismatch(f"{exc}\n  case: {settings}") from None
-    print(f"alpha_hypergradient ok ({settings}): {expected:.6g}")
+    print(f"{name} ok ({settings}): {expected:.6g}")

@@ -13,8 +13,7 @@ import numpy as np
 import torch
 
 from ...arrays import as_float64
-from ...check import GradientMismatch, check_gradient, tolerance_for
-from ..common import one_number
+from .exercises import check_hypergradient
 from .inputs import case, make_batch
 from .references import call, sigmoid, smoothed_nll_torch, with_autograd
 
@@ -180,12 +179,7 @@ def check_unrolled_hypergradient(unrolled_hypergradient, seed, K, N_train, N_val
     mistakes = {text: tangent_hypergradient(params, s, *args, slip=slip) for slip, text in UNROLLED_MISTAKES.items()}
     got = call(unrolled_hypergradient, params, s, *args, namespace=namespace, own=("unrolled_hypergradient",))
     settings = case(K=K, N_train=N_train, N_val=N_val, D=D, s=s, lr=lr, steps=steps, dtype=dtype)
-    try:
-        check_gradient("unrolled_hypergradient", one_number(got, "unrolled_hypergradient"), expected,
-                       batch_size=N_train, known_mistakes=mistakes, **tolerance_for(dtype, got))
-    except GradientMismatch as exc:
-        raise GradientMismatch(f"{exc}\n  case: {settings}") from None
-    print(f"unrolled_hypergradient ok ({settings}): {expected:.6g}")
+    check_hypergradient("unrolled_hypergradient", got, expected, settings, dtype, N_train, mistakes)
     if show:
         print(f"  autograd through the {steps} steps {expected:.8g}, central difference in s "
               f"{central_difference(params, s, *args):.8g}; one step ahead it would be "

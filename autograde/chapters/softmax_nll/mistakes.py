@@ -4,7 +4,7 @@ staged backward pass gives. Each check names the one a wrong answer matches.
 """
 import numpy as np
 
-from ..common import staged_softmax_mistakes
+from ...check import Mistake
 
 NAIVE = (
     "exp(z) without subtracting the max first: exp overflows to inf once z > 709 in float64 "
@@ -119,6 +119,27 @@ def loss_mistakes(per_example, shape):
         f"the N = {N} examples only: sum over the classes, then take the mean over the batch."
     ] = per_example.mean() / K
     return mistakes
+
+
+def staged_softmax_mistakes(values, grads):
+    """{stage: {description: wrong gradient}}: the local slips in the backward pass of the staged
+    softmax (common.staged_softmax_torch), each given the right upstream gradient.
+    values: the forward values h and j; grads: the right gradients of k, j and h."""
+    dh_direct = grads["k"] / values["j"]  # the path through k = h / j alone
+    return {
+        "h": {
+            "h is used twice, in k = h / j and in j = sum(h); dh is the sum of both paths: "
+            "dh = dk / j + dj (dj broadcast over the K classes).": Mistake(dh_direct, "fork_overwritten"),
+        },
+        "z": {
+            "dz misses the path through j (see dh): h is used twice, in k = h / j and in j = sum(h).":
+                Mistake(dh_direct * values["h"], "fork_overwritten"),
+            "dz = dh * h: the local derivative of exp(z) is exp(z) = h.": grads["h"],
+        },
+        "j": {
+            "dj = -sum_i dk_i h_i / j^2 is missing its minus sign (d(1/j)/dj = -1/j^2).": -grads["j"],
+        },
+    }
 
 
 def staged_mistakes(values, grads, y):
