@@ -5,8 +5,11 @@ from unittest.mock import patch
 
 import numpy as np
 
-from ...arrays import as_float64
-from ...check import HIGH_PRECISION, GradientMismatch, check_gradient, check_value, is_close, tolerance_for
+from ... import confirm
+from ...arrays import as_float64, is_low_precision
+from ...check import (
+    HIGH_PRECISION, LOW_PRECISION, GradientMismatch, check_gradient, check_value, is_close, tolerance_for,
+)
 from ...guard import no_autograd
 
 DEEP = 10_000  # operations in the deep chain
@@ -54,6 +57,22 @@ def tolerance(nodes):
     """The float32 tolerance if any node holds float32 data or gradients (a float32 engine is fine)."""
     answers = [getattr(node, name, None) for node in nodes for name in ("data", "grad")]
     return tolerance_for(np.float64, *[a for a in answers if a is not None])
+
+
+def agrees(got, expected, **tol):
+    """Whether `got` matches `expected` in shape and value (the tolerance of check_gradient), without
+    noting the comparison: a passing check notes one summary instead (verified)."""
+    got = as_float64(got, "the answer")
+    expected = np.asarray(expected, dtype=np.float64)
+    rtol, atol = LOW_PRECISION if is_low_precision(got) else HIGH_PRECISION
+    return got.shape == expected.shape and bool(is_close(got, expected, tol.get("rtol", rtol),
+                                                         tol.get("atol", atol)).all())
+
+
+def verified(*names, gradient=True):
+    """What a passing check verified: the test cell then ends with '✓ <names> match autograd'."""
+    for name in names:
+        confirm.passed(name, gradient)
 
 
 def compare(names, values, grads, ref_values, ref_grads, tol, *, mistakes=None, skip=(), shared_scale=True):

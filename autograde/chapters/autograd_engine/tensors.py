@@ -19,7 +19,7 @@ from ...check import check_gradient, check_value
 from ...reference import torch_grads
 from . import engine
 from .common import (
-    EngineFailed, compare, in_place_of, read, reject_grader_code, running, tolerance, with_context,
+    EngineFailed, agrees, compare, in_place_of, read, reject_grader_code, running, tolerance, verified, with_context,
 )
 
 REDUCE = ("  (Every test of the Tensor reduces its result to one number with (out * G).sum(), G a fixed array, "
@@ -65,7 +65,9 @@ def check_unbroadcast(unbroadcast, seed, full=(2, 3, 4)):
                                                    axes=stretched[0] if len(stretched) == 1 else stretched))
         if got_shape != shape and stretched and got_shape == tuple(s for s in shape if s != 1):
             raise EngineFailed(NO_KEEPDIMS.format(name=name, got=got_shape, shape=shape))
-        check_gradient(name, got, ref)
+        if not agrees(got, ref):
+            check_gradient(name, got, ref)
+    verified("unbroadcast")
 
 
 # --- running a Tensor case -----------------------------------------------------------------------------
@@ -141,9 +143,11 @@ def check_basics(Tensor, rng, shape):
     x = rng.standard_normal(shape)
     with running(f"Tensor(x) for x of shape {shape}"):
         t = Tensor(x.copy())
-    check_value(f"Tensor(x).data for x of shape {shape}", read(t, "data", "Tensor(x)"), x)
-    check_value(f"Tensor(x).grad before any backward(), x of shape {shape}", read(t, "grad", "Tensor(x)"),
-                np.zeros(shape))
+    for name, got, expected in ((f"Tensor(x).data for x of shape {shape}", read(t, "data", "Tensor(x)"), x),
+                                (f"Tensor(x).grad before any backward(), x of shape {shape}",
+                                 read(t, "grad", "Tensor(x)"), np.zeros(shape))):
+        if not agrees(got, expected):
+            check_value(name, got, expected)
     for case in (Case("A.sum()", lambda A: {"out": A.sum()}, {"A": x}, hint=REDUCE),
                  Case("(A * G).sum()", lambda A, G: {"out": (A * G).sum()}, {"A": x}, {"G": randn(rng, shape)},
                       hint=REDUCE)):
@@ -217,6 +221,7 @@ def check_tensor_elementwise(Tensor, seed, full=(2, 3, 4), namespace=None):
                     (f"C {op} A (C an ndarray)", lambda A, C, fn=fn: fn(C, A), {"A": randn(rng, other, 0.5)},
                      {"C": randn(rng, full)})):
                 run_case(Tensor, Case(label, f, leaves, consts), rng)
+    verified("+", "-", "*", "/", "exp", "log", "relu", "tanh", "broadcasting")
 
 
 # --- exercise 3b: reductions, shapes, matrix products -------------------------------------------------------
@@ -259,6 +264,7 @@ def check_tensor_reductions(Tensor, seed, shape=(3, 4), namespace=None):
             run_case(Tensor, Case("A @ B", lambda A, B: A @ B, {"A": randn(rng, sa), "B": randn(rng, sb)}), rng)
         run_case(Tensor, Case("A @ C (C an ndarray)", lambda A, C: A @ C, {"A": randn(rng, shape)},
                               {"C": randn(rng, (m, p))}), rng)
+    verified("sum", "mean", "reshape", ".T", "@")
 
 
 # --- exercise 3c: log_softmax --------------------------------------------------------------------------------
@@ -295,3 +301,4 @@ def check_log_softmax(Tensor, seed, namespace=None):
             fn = _default_log_softmax if axis is None else (lambda A, axis=axis: A.log_softmax(axis=axis))
             run_case(Tensor, Case(label, fn, {"A": scale * randn(rng, shape)},
                                   mistakes=log_softmax_mistakes(-1 if axis is None else axis)), rng)
+    verified("log_softmax")
