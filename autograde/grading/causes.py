@@ -162,7 +162,8 @@ def cell_loss(graded, record):
                 if out.get("output_type") == "display_data" and isinstance(out.get("data", {}).get(MIME), dict)]
     error = errors[-1] if errors else None
     ename = error.get("ename", "") if error else ""
-    message = f"{ename}: {error.get('evalue', '')}" if error else printed(outputs)
+    evalue = error.get("evalue", "") if error else ""
+    message = (f"{ename}: {evalue}" if evalue else ename) if error else printed(outputs)
     if ename in BY_ENAME:
         return Loss(BY_ENAME[ename], message)
     if ename == "CellNotRun":

@@ -119,7 +119,8 @@ def cell_table(summary):
             mean, lost = "", ""
         if cell.waiting:
             wait = f"<span class='waiting'>needs grading ({cell.waiting})</span>"
-            mean, lost = (f"{mean} {wait}", lost) if cell.scores else (wait, "")
+            scored = f" <span class='muted'>({len(cell.scores)} scored)</span><br>"
+            mean, lost = (mean + scored + wait, lost) if cell.scores else (wait, "")
         causes = ", ".join(f"<span class='cause'>{e(code)}</span> {n}" for code, n in cell.causes.most_common(3))
         lines.append(f"<tr><td>{e(cell.cell)}</td><td class='num'>{fmt(cell.max_score)}</td>"
                      f"<td class='num'>{mean}</td><td>{lost}</td><td>{causes}</td></tr>")
