@@ -1,21 +1,28 @@
 """nbgrader configuration for the whole Backprop Lab course (run nbgrader from this folder).
 
 `nbgrader autograde` and `python -m autograde grade` both read this file, so they grade alike;
-the course's own preprocessors (autograde/grading/preprocessors/) sit in nbgrader's lists below.
+the course's own preprocessors (autograde/grading/preprocessors/) sit in nbgrader's lists below,
+named by import string (nbconvert imports them; the formgrader can show the config as JSON).
+Every nbgrader entry point loads this file: the command line, `python -m autograde`, and the
+formgrader and Assignment List of a `jupyter lab` started in this folder.
 """
-from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
-from nbgrader.preprocessors import (
-    AssignLatePenalties, CheckCellMetadata, ClearOutput, DeduplicateIds, GetGrades, IgnorePattern,
-    LimitOutput, OverwriteCells, OverwriteKernelspec, SaveAutoGrades,
-)
+import os
 
-from autograde.grading.preprocessors import (
-    HideHiddenTests, LimitOutputSize, MarkUngradedAnswers, RestoreGradedCells, SandboxedExecute, ScanStudentCode,
-    ShowFlags,
-    StderrIsNotFailure,
-)
+from autograde.grading.course import put_interpreter_tools_on_path
+from autograde.grading.term import exchange_root
 
 c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
+
+# nbgrader runs `alembic` by name to stamp a new gradebook; a virtual environment used without
+# activating it (`.venv/bin/jupyter lab`) has it only next to its Python.
+put_interpreter_tools_on_path()
+
+# The exchange (release_assignment, fetch, submit, collect, release_feedback, fetch_feedback):
+# $BACKPROP_LAB_EXCHANGE, else <this course>/exchange. `python -m autograde setup` makes it with
+# nbgrader's permissions (or links it to a shared one) and writes the students' side. Released
+# notebooks carry this environment's kernel metadata, so they open in JupyterLab unmodified.
+c.Exchange.root = str(exchange_root(os.path.dirname(os.path.abspath(__file__))))
+c.ExchangeFactory.release_assignment = "autograde.grading.term.ReleaseAssignment"
 
 c.CourseDirectory.course_id = "backprop-lab"
 c.CourseDirectory.assignment_id = ""  # name it on the command line
@@ -40,36 +47,36 @@ c.SandboxKernelManager.file_mb = 100
 c.OverwriteCells.add_missing_cells = False
 
 c.Autograde.sanitize_preprocessors = [
-    ClearOutput,
-    RestoreGradedCells,   # report duplicated/retyped/edited cells, put deleted ones back
-    DeduplicateIds,
-    OverwriteKernelspec,
-    OverwriteCells,
-    CheckCellMetadata,
-    ScanStudentCode,      # flag autograd calls and patches of the checks, read outside the kernel
+    "nbgrader.preprocessors.ClearOutput",
+    "autograde.grading.preprocessors.RestoreGradedCells",  # report duplicated/retyped/edited cells, put deleted ones back
+    "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "nbgrader.preprocessors.OverwriteCells",
+    "nbgrader.preprocessors.CheckCellMetadata",
+    "autograde.grading.preprocessors.ScanStudentCode",     # flag autograd calls and patches of the checks, read outside the kernel
 ]
 
 # Warnings and progress bars on stderr must not zero a correct answer (StderrIsNotFailure).
 c.Autograde.autograde_preprocessors = [
-    SandboxedExecute,     # nbgrader's Execute + memory cap, notebook time budget, kernel deaths graded
-    StderrIsNotFailure,
-    IgnorePattern,
-    ClearMetadataPreprocessor,
-    LimitOutputSize,      # megabytes on one line (LimitOutput only counts lines)
-    LimitOutput,
-    SaveAutoGrades,
-    AssignLatePenalties,
-    CheckCellMetadata,
+    "autograde.grading.preprocessors.SandboxedExecute",  # nbgrader's Execute + memory cap, notebook time budget, kernel deaths graded
+    "autograde.grading.preprocessors.StderrIsNotFailure",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "autograde.grading.preprocessors.LimitOutputSize",   # megabytes on one line (LimitOutput only counts lines)
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
 ]
 
 # Feedback shows every test's result and message, never the hidden test code; a written answer
 # that no person has scored yet says so instead of showing 0.
 c.GenerateFeedback.preprocessors = [
-    GetGrades,
-    MarkUngradedAnswers,
-    HideHiddenTests,
-    ShowFlags,
-    CSSHTMLHeaderPreprocessor,
+    "nbgrader.preprocessors.GetGrades",
+    "autograde.grading.preprocessors.MarkUngradedAnswers",
+    "autograde.grading.preprocessors.HideHiddenTests",
+    "autograde.grading.preprocessors.ShowFlags",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".*"]
