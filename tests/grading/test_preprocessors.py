@@ -158,3 +158,14 @@ def test_sandboxed_execute_stops_at_the_notebook_budget_and_caps_memory(tmp_path
     assert slow.outputs[-1].ename in ("CellTimeoutError", "KeyboardInterrupt")
     assert late.outputs[0].ename == "CellNotRun" and "time budget" in late.outputs[0].evalue
     assert codes(out) == ["L", "M"]
+
+
+@pytest.mark.nbgrader
+def test_memory_held_by_a_memory_bomb_is_released_for_the_next_cells(tmp_path):
+    bomb = "def hog():\n    held = []\n    while True:\n        held.append(bytearray(64 * 2**20))\nhog()"
+    nb = new_notebook(cells=[answer(bomb, "answer_bomb"), graded("x = bytearray(256 * 2**20)\nprint('ok')", "test_after")])
+    out = execute(nb, tmp_path, memory_mb=1000)  # a kernel alone takes about 600 MB of address space
+    bombed, after = out.cells
+    assert bombed.outputs[-1].ename == "MemoryError"
+    assert after.outputs[0].text == "ok\n"  # the bomb's list, kept alive by its traceback, was let go
+    assert codes(out) == ["M"]

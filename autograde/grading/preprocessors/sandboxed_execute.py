@@ -4,16 +4,29 @@ import os
 import shutil
 import signal
 import time
+import uuid
 
 from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
-from traitlets import Bool, Integer, Unicode
+from traitlets import Bool, Enum, Integer, Unicode
 
 from .. import sandbox
 from ..flags import add_flag, cell_name
 
+RELEASE_MEMORY = """
+def _autograde_release_memory():
+    import gc, sys
+    sys.last_type = sys.last_value = sys.last_traceback = sys.last_exc = None
+    try:
+        get_ipython().InteractiveTB.tb = get_ipython().last_execution_result = None
+    except Exception:
+        pass
+    gc.collect()
+_autograde_release_memory()
+del _autograde_release_memory
+"""
 MEMORY_SIGNS = ("MemoryError", "can't allocate memory", "Unable to allocate", "bad_alloc", "out of memory")
 
 
@@ -39,6 +52,10 @@ class SandboxKernelManager(AsyncKernelManager):
                                  "a path = that binary, which must work (else kernels do not start).").tag(config=True)
     landlock = Bool(True, help="Also confine kernels with Landlock when the Linux kernel offers it.").tag(config=True)
     threads = Integer(0, help="numpy/torch threads per kernel (0: library default).").tag(config=True)
+    kernels = Enum(["fresh", "forked"], "fresh", help="'fresh': a new kernel process per notebook; 'forked': a child "
+                   "of the grading worker's warm fork server (autograde/grading/forked_kernels.py), where the "
+                   "pipeline grades and the sandbox has bubblewrap and Landlock >= 6; elsewhere fresh."
+                   ).tag(config=True)
 
     kernel_dir = Unicode("")
 
@@ -47,13 +64,31 @@ class SandboxKernelManager(AsyncKernelManager):
         return sandbox.make_plan(self.bwrap, self.landlock, self.user)
 
     async def _async_pre_start_kernel(self, **kw):
-        self.kernel_dir = sandbox.make_kernel_dir()
+        server = self._fork_server(kw.get("cwd"))
+        self.kernel_dir = server.new_kernel_dir() if server else sandbox.make_kernel_dir()
+        if server:
+            from ..forked_kernels import ForkedProvisioner
+
+            self.kernel_id = self.kernel_id or kw.pop("kernel_id", str(uuid.uuid4()))
+            self.provisioner = ForkedProvisioner(kernel_id=self.kernel_id, kernel_spec=self.kernel_spec, parent=self)
+            self.provisioner.server = server
         self.transport = "ipc"
         self.connection_file = os.path.join(self.kernel_dir, "kernel.json")
         self.ip = os.path.join(self.kernel_dir, "kernel")  # sockets kernel-1 ... kernel-5
         # A signal would reach bwrap, not the kernel: ask the kernel to interrupt itself instead.
         self.kernel_spec.interrupt_mode = "message"
         return await super()._async_pre_start_kernel(**kw)
+
+    def _fork_server(self, cwd):
+        """The grading worker's fork server when this kernel is to be forked from it, else None."""
+        if self.kernels != "forked" or not cwd:
+            return None
+        from .. import forked_kernels
+
+        plan = self.plan
+        if not forked_kernels.usable(plan) or not forked_kernels.owns(cwd):
+            return None
+        return forked_kernels.server_for(plan, self.memory_mb, self.file_mb, self.threads)
 
     def format_kernel_cmd(self, extra_arguments=None):
         kernel = super().format_kernel_cmd(extra_arguments)
@@ -114,7 +149,10 @@ class SandboxedExecute(Execute):
             add_flag(self.nb, code, f"not run: {reason}", cell_name(cell, index))
             return cell, resources
         try:
-            return super().preprocess_cell(cell, resources, index)
+            cell, resources = super().preprocess_cell(cell, resources, index)
+            if any(out.get("ename") == "MemoryError" for out in cell.outputs):
+                self._release_memory()
+            return cell, resources
         except CellTimeoutError as error:  # raised instead of interrupting when output stops coming
             cell.outputs.append(error_output("CellTimeoutError", str(error).splitlines()[0]))
             self.shutdown_kernel = "immediate"
@@ -127,12 +165,19 @@ class SandboxedExecute(Execute):
             self.shutdown_kernel = "immediate"
             return cell, resources
 
+    def _release_memory(self):
+        """A memory bomb's objects stay alive in its traceback, which Python and IPython keep (for
+        %tb and %debug): drop them, so that the cells after it have memory again. Silent: no
+        output, no history, the student's namespace untouched."""
+        msg_id = self.kc.execute(RELEASE_MEMORY, silent=True, store_history=False)
+        self.wait_for_reply(msg_id)
+
     def _death_cause(self):
         process = getattr(getattr(self.km, "provisioner", None), "process", None)
         code = process.poll() if process is not None else None
         if code is None:
             return "it stopped answering"
-        if code > 128 and getattr(self.km, "plan", None) and self.km.plan.bwrap:
+        if code > 128 and getattr(self.km, "plan", None) and self.km.plan.bwrap and not getattr(process, "forked", False):
             code = 128 - code  # bwrap exits with 128 + the signal that killed the kernel
         if code < 0:
             try:
