@@ -93,8 +93,7 @@ def setup(course, exchange=None, roster=None, student_config=None, course_id=COU
     course = Path(course).absolute()
     if not (course / "nbgrader_config.py").is_file():
         raise SetupError(f"{course} has no nbgrader_config.py: is it a course folder?")
-    if roster is not None and not Path(roster).is_file():
-        raise SetupError(f"no roster file {roster}")
+    students = read_roster(roster) if roster is not None else None  # refused before anything is made
     linked = course / "exchange"
     configured = exchange_root(course)
     root = Path(exchange).absolute() if exchange else configured
@@ -114,8 +113,9 @@ def setup(course, exchange=None, roster=None, student_config=None, course_id=COU
             result.notes.append(f"{student_config} exists and was not written by setup: add to it\n"
                                 f"    c.Exchange.root = {str(root.resolve())!r}")
     result.gradebook, result.stamped = ensure_gradebook(course, course_id)
-    if roster is not None:
-        result.students = import_roster(course, Path(roster).absolute())
+    if students is not None:
+        import_roster(course, Path(roster).absolute())
+        result.students = students
     return result
 
 
@@ -198,12 +198,12 @@ def ensure_gradebook(course, course_id=COURSE_ID):
     return url, True
 
 
-def import_roster(course, roster):
-    """`nbgrader db student import <roster>` in the course; the ids of the students it names."""
+def read_roster(roster):
+    """The student ids of a roster CSV, or SetupError if nbgrader could not use it."""
     import csv
 
-    from .course import nbgrader
-
+    if not Path(roster).is_file():
+        raise SetupError(f"no roster file {roster}")
     with open(roster, newline="") as fh:
         reader = csv.DictReader(fh)
         if "id" not in [name.strip() for name in reader.fieldnames or []]:
@@ -212,8 +212,14 @@ def import_roster(course, roster):
     bad = [i for i in ids if "+" in i or "*" in i or "/" in i]
     if bad:
         raise SetupError(f"student ids may not contain '+', '*' or '/' (nbgrader's exchange names): {bad[:5]}")
-    nbgrader(course, "db", "student", "import", str(roster))
     return ids
+
+
+def import_roster(course, roster):
+    """`nbgrader db student import <roster>` in the course: nbgrader's own import."""
+    from .course import nbgrader
+
+    nbgrader(course, "db", "student", "import", str(roster))
 
 
 # --- what students receive ------------------------------------------------------------------------
