@@ -9,5 +9,6 @@ from written_answers_suite import WrittenAnswersSuite
 class TestChainRuleGrading(GradingSuite, PipelineSuite, WrittenAnswersSuite, PostgresSuite, DaskSuite,
                            ReportSuite):
     """Chapter 1's sample class graded by serial nbgrader, the pipeline on it plus the bad inputs,
-    its written answers scored by hand, the gradebook on PostgreSQL, grading on a Dask cluster, and the mistake report."""
+    its written answers scored by hand, the gradebook on PostgreSQL, grading on a Dask cluster, and
+    the mistake report."""
     assignment = "01_chain_rule"
