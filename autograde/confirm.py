@@ -14,10 +14,12 @@ a numerical gradient, or a lecture's compare_all, prints nothing more.
 A test cell that failed shows the error without the grader's own frames. The check's message is
 the feedback; the frames of the chapter's check, of check.py and of the guard only push it down
 the page (and the Validate dialog repeats them for every cell). A custom IPython exception handler
-drops every frame of the autograde package and every frame marked `__tracebackhide__`, keeping the
-cell's own frame and the student's code the grader called. An error that is not one of the
-grader's messages (not an AssertionError) keeps its innermost frame, so that a bug in the grader
-still says where it happened.
+drops every frame of the autograde package and every frame marked `__tracebackhide__`. What is
+left: for a check that failed on what the student's code returned, the check's message alone
+(`GradientMismatch: dx is wrong ...`), as the Validate dialog then shows it under the cell; for an
+error in the student's code (or autograd called from it), the usual traceback through the
+student's own lines. An error that is not one of the grader's messages (not an AssertionError)
+keeps its innermost frame, so that a bug in the grader still says where it happened.
 
 Both hooks are registered once per kernel, when the checks are first imported inside IPython;
 in plain Python (pytest, the instructor's command line) nothing is registered and noting a
@@ -128,7 +130,10 @@ def _trimmed(shell, etype, value, tb, tb_offset=None):
         tb = tb.tb_next
     top, rest = entries[:offset], entries[offset:]
     kept = [entry for entry in rest if not _is_grader(entry.tb_frame)]
-    if rest and _is_grader(rest[-1].tb_frame) and not isinstance(value, AssertionError):
+    raised_by_grader = bool(rest) and _is_grader(rest[-1].tb_frame)
+    if raised_by_grader and isinstance(value, AssertionError) and len(kept) <= 1:
+        return shell.InteractiveTB.get_exception_only(etype, value)  # the check's message is the feedback
+    if raised_by_grader and not isinstance(value, AssertionError):
         kept.append(rest[-1])  # where a grader bug happened
     if len(kept) == len(rest):
         trimmed = entries[0] if entries else None
