@@ -27,17 +27,25 @@ release_assignment plugin): nbgrader's own release, then each released notebook 
 language_info of this environment's kernel, the metadata JupyterLab rewrites on opening a
 notebook. With it the student's copy opens unmodified; without it (the masters carry only
 {"name": "python"}) every notebook opened already marked modified.
+
+Feedback goes back through `ReleaseFeedback` (the release_feedback plugin): nbgrader's own, after
+a submission that could not be graded has what nbgrader names a page by. Its feedback is one
+page, not_graded.html, without the submission's timestamp and secret; nbgrader's release stopped
+at it with FileNotFoundError (no feedback for anyone after it), and the student's Fetch Feedback
+looks for a page named like the notebook.
 """
 import copy
+import glob
 import json
 import os
+import shutil
 import sqlite3
 import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nbgrader.exchange.default import ExchangeReleaseAssignment
+from nbgrader.exchange.default import ExchangeReleaseAssignment, ExchangeReleaseFeedback
 
 from .course import CourseError
 
@@ -254,3 +262,30 @@ class ReleaseAssignment(ExchangeReleaseAssignment):
         for path in sorted(Path(self.dest_path).rglob("*.ipynb")):
             if ".ipynb_checkpoints" not in path.parts:
                 stamp_language_info(path, info)
+
+
+class ReleaseFeedback(ExchangeReleaseFeedback):
+    """nbgrader's release of the feedback pages; a submission that could not be graded first gets
+    its page under each of its notebooks' names, with the submission's timestamp and secret."""
+
+    def copy_files(self):
+        for folder in sorted(Path(p) for p in glob.glob(self.src_path) if os.path.isdir(p)):
+            self.complete_not_graded(folder)
+        super().copy_files()
+
+    def complete_not_graded(self, folder):
+        page = folder / "not_graded.html"
+        if not page.is_file():
+            return
+        submitted = Path(self.coursedir.format_path(self.coursedir.submitted_directory, folder.parent.name,
+                                                    self.coursedir.assignment_id))
+        missing = [name for name in ("timestamp.txt", "submission_secret.txt") if not (folder / name).is_file()]
+        if any(not (submitted / name).is_file() for name in missing):
+            self.log.warning("Not releasing %s: %s has no %s", page, submitted, " or ".join(missing))
+            page.unlink()  # nbgrader's release would stop at it
+            return
+        for name in missing:
+            shutil.copy(submitted / name, folder / name)
+        for notebook in sorted(submitted.glob("*.ipynb")):
+            if not (folder / f"{notebook.stem}.html").exists():
+                shutil.copy(page, folder / f"{notebook.stem}.html")

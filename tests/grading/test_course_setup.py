@@ -16,14 +16,15 @@ import pytest
 from nbgrader.api import Gradebook
 from nbgrader.auth import Authenticator
 from nbgrader.coursedir import CourseDirectory
-from nbgrader.exchange.default import ExchangeCollect, ExchangeFetchAssignment, ExchangeSubmit
+from nbgrader.exchange.default import ExchangeCollect, ExchangeFetchAssignment, ExchangeFetchFeedback, ExchangeSubmit
 from traitlets.config import Config
 from traitlets.utils.importstring import import_item
 
 from autograde.grading.cli import main as cli
 from autograde.grading.course import ROOT, notebook_path
 from autograde.grading.term import (
-    EXCHANGE_VARIABLE, MARK, ReleaseAssignment, SetupError, exchange_root, kernel_language_info, setup,
+    EXCHANGE_VARIABLE, MARK, ReleaseAssignment, ReleaseFeedback, SetupError, exchange_root, kernel_language_info,
+    setup,
 )
 
 ASSIGNMENT = "01_chain_rule"
@@ -223,3 +224,19 @@ def test_a_release_opens_unmodified_and_goes_round_the_exchange(course, tmp_path
     run(ExchangeCollect, exchange_config(course, CourseDirectory__db_url=f"sqlite:///{course / 'gradebook.db'}"))
     assert (course / "submitted" / "alice" / ASSIGNMENT / "chain_rule.ipynb").is_file()
     assert (course / "submitted" / "alice" / ASSIGNMENT / "timestamp.txt").is_file()
+
+    # a submission that could not be graded has one page, not_graded.html (reports/feedback.py),
+    # without the files nbgrader names a page by: it still reaches the student, as her notebook's page
+    page = course / "feedback" / "alice" / ASSIGNMENT / "not_graded.html"
+    page.parent.mkdir(parents=True)
+    page.write_text("<html><body>01_chain_rule: your submission could not be graded</body></html>")
+    run(ReleaseFeedback, exchange_config(course))
+    os.chdir(student)
+    try:
+        run(ExchangeFetchFeedback, exchange_config(course, Exchange__assignment_dir=str(student),
+                                                   Exchange__cache=str(tmp_path / "cache"),
+                                                   CourseDirectory__student_id="alice"))
+    finally:
+        os.chdir(here)
+    [fetched] = (student / ASSIGNMENT / "feedback").glob("*/chain_rule.html")
+    assert "could not be graded" in fetched.read_text()
