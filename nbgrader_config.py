@@ -23,6 +23,7 @@ put_interpreter_tools_on_path()
 # notebooks carry this environment's kernel metadata, so they open in JupyterLab unmodified.
 c.Exchange.root = str(exchange_root(os.path.dirname(os.path.abspath(__file__))))
 c.ExchangeFactory.release_assignment = "autograde.grading.term.ReleaseAssignment"
+c.ExchangeFactory.release_feedback = "autograde.grading.term.ReleaseFeedback"  # also a not-graded page
 
 c.CourseDirectory.course_id = "backprop-lab"
 c.CourseDirectory.assignment_id = ""  # name it on the command line
