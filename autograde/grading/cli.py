@@ -126,6 +126,10 @@ def limits(p, cell_timeout=None, notebook_timeout=None, memory_mb=None):
     p.add_argument("--scheduler", default="",
                    help="grade on a Dask cluster: the scheduler's address, e.g. tcp://10.0.0.5:8786 (default: "
                         "local processes)")
+    p.add_argument("--kernels", choices=("auto", "fresh", "forked"), default="auto",
+                   help="fresh: a new kernel process per notebook; forked: each kernel a child of a warm fork server "
+                        "per worker (the imports paid once; needs bubblewrap and Landlock 6, else fresh); "
+                        "auto: the course config's SandboxKernelManager.kernels (default: fresh)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -133,7 +137,7 @@ def settings(args):
     from .runner import Settings
     return Settings(workers=args.workers, cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
                     memory_mb=args.memory_mb, sandbox_user=args.sandbox_user, unsandboxed=args.unsandboxed,
-                    scheduler=args.scheduler, progress=not args.no_progress)
+                    scheduler=args.scheduler, progress=not args.no_progress, kernels=args.kernels)
 
 
 # --- commands ---------------------------------------------------------------------------------------

@@ -46,6 +46,7 @@ class Settings:
     sandbox_user: str = "auto"          # "auto": the course config's (by default 'nobody' when root); "": the current user
     unsandboxed: bool = False           # grade without bubblewrap and Landlock, flagging every submission U
     scheduler: str = ""                 # a Dask scheduler's address (tcp://host:port); "": local processes
+    kernels: str = "auto"               # "fresh", "forked" (children of a warm fork server per worker), "auto": the config's
     progress: bool = True
 
     def worker_count(self):
@@ -80,6 +81,7 @@ class Settings:
             "SandboxKernelManager.threads": max(1, (os.cpu_count() or 1) // self.worker_count()),
             # the outputs are all in once the last cell replied: no need to wait for a polite exit
             "Execute.shutdown_kernel": "immediate",
+            "SandboxKernelManager.kernels": None if self.kernels == "auto" else self.kernels,
         }
         return {key: value for key, value in values.items() if value is not None}
 
@@ -157,8 +159,15 @@ class Run:
         assignment, student = key
         return worker.Job(
             assignment, student, self.released[assignment], worker.read_files(self.staged / student / assignment),
-            self.config_text, self.template, self.settings.overrides(self.plan),
+            self.config_text, self.template, self.overrides,
         )
+
+    @property
+    def overrides(self):
+        values = self.settings.overrides(self.plan)
+        # the worker must know before building the working copy whether it goes into a fork server's slot
+        values.setdefault("SandboxKernelManager.kernels", self.config.SandboxKernelManager.get("kernels", "fresh"))
+        return values
 
 
     # --- the parallel phase ------------------------------------------------------------------

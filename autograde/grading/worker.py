@@ -25,6 +25,7 @@ from nbgrader.preprocessors import AssignLatePenalties, SaveAutoGrades
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
+from . import forked_kernels
 from .gradebook import DB_URL_VARIABLE, quiet_sqlalchemy
 
 quiet_sqlalchemy()  # this module is what a spawned worker imports
@@ -137,6 +138,10 @@ def make_working_copy(job, work):
 def grade(job):
     """Grade `job` in a fresh working copy and say how it went; never raises for a student's file."""
     os.environ.pop(DB_URL_VARIABLE, None)  # the worker's own gradebook is local; its kernels must not learn the course's
+    # forked kernels: the working copy goes into the slot of this process's fork server (forked_kernels.py)
+    with forked_kernels.slot(job.overrides.get("SandboxKernelManager.kernels", "fresh")) as slot:
+        if slot:
+            return grade_in(job, Path(slot))
     with tempfile.TemporaryDirectory(prefix="autograde-job-") as work:
         return grade_in(job, Path(work))
 

@@ -1,0 +1,326 @@
+"""Forked kernels: each submission's kernel is a fresh child of a warm fork server (forkserver.py).
+
+The grading worker owns one fork server for its whole life (`server_for(overrides)`), started
+through the sandbox launcher like a kernel (bubblewrap, Landlock, the kernels' user, rlimits), with
+two folders bound into its sandbox: a kernel folder (connection files and ipc sockets) and a
+"slot", where the worker builds each submission's working copy (`slot(overrides)`). For each
+notebook, SandboxKernelManager replaces jupyter_client's LocalProvisioner by ForkedProvisioner:
+its launch asks the server to fork a kernel instead of starting a process, and its process
+(ForkedProcess) polls, signals and kills through the server, with Popen's return codes (negative:
+the signal that killed it), which SandboxedExecute._death_cause reads as for any kernel.
+After each submission the server kills every other process of its pid namespace and empties /tmp,
+and the worker empties the slot. A server that died is started again for the next submission.
+
+Forked kernels need bubblewrap (a pid namespace of their own, where the reset can find every
+process) and Landlock with signal scoping (ABI 6: a kernel may not signal or ptrace the server);
+where either is missing, kernels start fresh as before.
+"""
+import atexit
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from jupyter_client.provisioning import LocalProvisioner
+
+from . import sandbox
+
+READY_TIMEOUT = 120
+LANDLOCK_SCOPES_SIGNALS = 6
+
+
+def usable(plan):
+    """Can kernels be forked under this plan (else they start fresh)?"""
+    return bool(plan.bwrap) and plan.landlock >= LANDLOCK_SCOPES_SIGNALS
+
+
+class ServerDied(RuntimeError):
+    pass
+
+
+class ForkServer:
+    """The worker's handle on one fork server."""
+
+    def __init__(self, plan, memory_mb=0, file_mb=0, threads=0):
+        self.plan, self.memory_mb, self.file_mb, self.threads = plan, memory_mb, file_mb, threads
+        self.lock = threading.Lock()
+        self.process = None
+        self.kernel_dir = self.slot = None
+        self.count = 0
+
+    @property
+    def key(self):
+        return self.plan, self.memory_mb, self.file_mb, self.threads
+
+    def start(self, slot):
+        self.kernel_dir = tempfile.mkdtemp(prefix="agk-", dir=private_base())
+        self.slot = slot
+        ours, theirs = socket.socketpair()
+        command = sandbox.launcher_command(self.plan, self.memory_mb, self.file_mb, self.threads, self.kernel_dir) + [
+            sys.executable, "-m", "autograde.grading.forkserver", "--fd", str(theirs.fileno()),
+            "--log", os.path.join(self.kernel_dir, "forkserver.log"), "--keep", self.kernel_dir, "--keep", self.slot]
+        env = {**os.environ}
+        env.pop("JPY_PARENT_PID", None)
+        self.process = subprocess.Popen(command, cwd=self.slot, env=env, pass_fds=(theirs.fileno(),),
+                                        stdin=subprocess.DEVNULL, start_new_session=True)
+        theirs.close()
+        self.channel = ours
+        self.reader = ours.makefile("rb")
+        ours.settimeout(READY_TIMEOUT)
+        reply = self._read()
+        ours.settimeout(None)
+        if not reply.get("ready") or reply.get("threads") != 1:
+            self.stop()
+            raise ServerDied(f"the fork server did not start cleanly: {reply}")
+        if os.geteuid() == 0:  # the slot and kernel folder stay the grader's: a kernel writes only in its own
+            for folder in (self.slot, self.kernel_dir):
+                os.chown(folder, 0, 0)
+                os.chmod(folder, 0o711)
+        return self
+
+    def _read(self):
+        line = self.reader.readline()
+        if not line:
+            raise ServerDied("the fork server is gone" + self._log_tail())
+        return json.loads(line)
+
+    def _log_tail(self):
+        try:
+            text = Path(self.kernel_dir, "forkserver.log").read_text()[-2000:]
+        except OSError:
+            return ""
+        return f" (its log: {text.strip()})" if text.strip() else ""
+
+    def request(self, op, **fields):
+        with self.lock:
+            try:
+                self.channel.sendall(json.dumps({"op": op, **fields}).encode() + b"\n")
+                reply = self._read()
+            except (OSError, ValueError) as error:
+                raise ServerDied(f"the fork server is gone ({error})") from error
+        if not reply.get("ok"):
+            raise RuntimeError(f"fork server: {reply.get('error')}")
+        return reply
+
+    def alive(self):
+        if self.process is None or self.process.poll() is not None:
+            return False
+        try:
+            return self.request("ping").get("threads") == 1
+        except (ServerDied, RuntimeError):
+            return False
+
+    def stop(self):
+        if self.process is not None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            self.process.wait()
+            self.process = None
+        if self.kernel_dir:
+            shutil.rmtree(self.kernel_dir, ignore_errors=True)
+
+    def reset(self):
+        """Between submissions: no process of the last one, nothing in /tmp, no kernel folder left."""
+        self.request("reset")
+        for entry in os.scandir(self.kernel_dir):
+            if entry.name != "forkserver.log":
+                shutil.rmtree(entry.path, ignore_errors=True) if entry.is_dir(follow_symlinks=False) else os.unlink(entry.path)
+
+    def new_kernel_dir(self):
+        self.count += 1
+        path = os.path.join(self.kernel_dir, f"k{self.count}")
+        os.mkdir(path, 0o700)
+        return path
+
+
+
+def empty(folder):
+    if not folder or not os.path.isdir(folder):
+        return
+    for entry in os.scandir(folder):
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            try:
+                os.unlink(entry.path)
+            except OSError:
+                pass
+
+
+_server = None  # this process's fork server
+_slot = None    # this process's slot: the folder its working copies are built in
+
+
+def private_base():
+    """Where the slot and the server's kernel folder go: not under /tmp, which every kernel may
+    write (its private tmpfs), so that Landlock's rule for /tmp does not cover them."""
+    return "/var/tmp" if os.access("/var/tmp", os.W_OK) else os.path.expanduser("~")
+
+
+def slot_dir():
+    global _slot
+    if _slot is None or not os.path.isdir(_slot):
+        _slot = tempfile.mkdtemp(prefix="agslot-", dir=private_base())
+        os.chmod(_slot, 0o711)
+    return _slot
+
+
+def server_for(plan, memory_mb=0, file_mb=0, threads=0):
+    """This process's fork server for these settings, with its slot bound: started on first use,
+    started again when it died or the settings changed."""
+    global _server
+    key = (plan, memory_mb, file_mb, threads)
+    if _server is not None and (_server.key != key or not _server.alive()):
+        _server.stop()
+        _server = None
+    if _server is None:
+        _server = ForkServer(plan, memory_mb, file_mb, threads).start(slot_dir())
+    return _server
+
+
+def _drop_server():
+    global _server
+    if _server is not None:
+        _server.stop()
+        _server = None
+
+
+def owns(path):
+    """Is `path` in this process's slot (where a forked kernel can see it)?"""
+    return _slot is not None and os.path.realpath(path).startswith(os.path.realpath(_slot) + os.sep)
+
+
+@atexit.register
+def stop_server():
+    global _server, _slot
+    if _server is not None:
+        _server.stop()
+        _server = None
+    if _slot is not None:
+        shutil.rmtree(_slot, ignore_errors=True)
+        _slot = None
+
+
+@contextmanager
+def slot(kernels="forked"):
+    """The folder to build one submission's working copy in, where this process's fork server can
+    show it to a forked kernel; afterwards the server is reset and the slot emptied. With
+    kernels="fresh", None (the caller uses a temporary folder)."""
+    if kernels != "forked":
+        yield None
+        return
+    folder = slot_dir()
+    empty(folder)
+    work = tempfile.mkdtemp(dir=folder, prefix="job-")
+    try:
+        yield work
+    finally:
+        if _server is not None:
+            try:
+                _server.reset()
+            except (ServerDied, RuntimeError):
+                _drop_server()  # started again for the next submission
+        empty(folder)
+
+
+# --- the jupyter side ----------------------------------------------------------------------------------------
+
+class ForkedProcess:
+    """What jupyter_client and SandboxedExecute expect of a kernel's Popen, through the fork server."""
+
+    forked = True  # its return codes are Popen's: no bwrap offset
+
+    def __init__(self, server, pid):
+        self.server, self.pid = server, pid
+        self.returncode = None
+        self.stdout = self.stderr = self.stdin = None
+
+    def poll(self):
+        if self.returncode is None:
+            try:
+                self.returncode = self.server.request("poll", pid=self.pid)["returncode"]
+            except ServerDied:
+                self.returncode = -signal.SIGKILL  # the server, and every kernel of its sandbox, is gone
+        return self.returncode
+
+    def wait(self, timeout=None):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired("forked kernel", timeout)
+            time.sleep(0.02)
+        return self.returncode
+
+    def send_signal(self, signum):
+        if self.poll() is None:
+            try:
+                self.server.request("signal", pid=self.pid, signal=int(signum))
+            except ServerDied:
+                pass
+
+    def kill(self):
+        self.send_signal(signal.SIGKILL)
+
+    def terminate(self):
+        self.send_signal(signal.SIGTERM)
+
+
+class ForkedProvisioner(LocalProvisioner):
+    """LocalProvisioner whose launch asks the fork server for a kernel instead of starting one."""
+
+    server = None
+    kernel_settings = None  # (memory_mb, file_mb, threads, kernel_dir)
+
+    async def launch_kernel(self, cmd, **kwargs):
+        km = self.parent
+        cwd = os.path.realpath(kwargs.get("cwd") or os.getcwd())
+        kernel_dir = km.kernel_dir
+        env = kernel_environment(kwargs.get("env") or os.environ, cwd, km.threads)
+        user = km.plan.user if os.geteuid() == 0 else ""
+        if user:
+            give_to(user, [cwd, env["MPLCONFIGDIR"], kernel_dir, *Path(kernel_dir).iterdir()])
+            os.chmod(cwd, 0o711)
+            env.update(USER=user, LOGNAME=user)
+        readable = [*sandbox.readable_paths(), "/proc"]
+        writable = [cwd, kernel_dir, *sandbox.DEVICES, "/tmp"]
+        reply = self.server.request("fork", connection_file=km.connection_file, cwd=cwd, env=env,
+                                    memory_mb=km.memory_mb, file_mb=km.file_mb, kernel_dir=kernel_dir,
+                                    landlock={"readable": readable, "writable": writable})
+        self.process = ForkedProcess(self.server, reply["pid"])
+        self.pid, self.pgid, self.cwd = reply["pid"], None, cwd
+        return self.connection_info
+
+    async def send_signal(self, signum):
+        if self.process:
+            self.process.send_signal(signum)
+
+
+def kernel_environment(parent_env, cwd, threads):
+    """The environment of a fresh sandboxed kernel (sandbox.kernel_environment, under bubblewrap)."""
+    env = {name: value for name, value in parent_env.items() if name.startswith(sandbox.KEPT_VARIABLES)}
+    env.pop("JPY_PARENT_PID", None)
+    env.update(PATH=os.pathsep.join([os.path.dirname(sys.executable), "/usr/local/bin", "/usr/bin", "/bin"]),
+               HOME=cwd, TMPDIR="/tmp", MPLCONFIGDIR=os.path.join(cwd, ".matplotlib"),
+               IPYTHONDIR=os.path.join(cwd, ".ipython"), PYTHONDONTWRITEBYTECODE="1")
+    os.makedirs(env["MPLCONFIGDIR"], exist_ok=True)
+    if threads:
+        env.update({name: str(threads) for name in sandbox.THREAD_VARIABLES})
+    return env
+
+
+def give_to(user, paths):
+    entry = pwd.getpwnam(user) if ":" not in user else None
+    uid, gid = (entry.pw_uid, entry.pw_gid) if entry else (int(p) for p in user.split(":"))
+    for path in paths:
+        os.chown(path, uid, gid)

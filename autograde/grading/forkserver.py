@@ -1,0 +1,261 @@
+"""A fork server for student kernels: `python -m autograde.grading.forkserver --fd N`.
+
+A grading worker starts one through the sandbox launcher (autograde.grading.sandbox), so it runs
+inside bubblewrap as the kernels' user, with Landlock, no network, its own pid namespace and the
+same rlimits as a kernel. It pays the slow imports once (ipykernel, numpy, torch, matplotlib and
+autograde.chapters), then, for each submission, forks one child that becomes that submission's
+kernel: the child drops everything of the server (its control socket), reseeds what a fresh
+process would have seeded differently, applies the per-kernel limits and a Landlock domain of its
+own (writes only under its working directory, its kernel folder and /tmp; no signal to, no ptrace
+of the server), then runs ipykernel's IPKernelApp in-process on its connection file.
+
+It speaks newline-delimited JSON over the socket inherited as fd N (a socketpair end: no path in
+the sandbox leads to it, and the child closes it before any student code runs):
+  {"op": "fork", "connection_file", "cwd", "env", "memory_mb", "file_mb", "kernel_dir", "landlock"} -> {"pid"}
+  {"op": "poll", "pid"}            -> {"returncode": None | int (negative: killed by that signal)}
+  {"op": "signal", "pid", "signal"}
+  {"op": "reset"}                  -> every other process of the namespace killed, /tmp emptied
+  {"op": "ping"}                   -> {"pid", "threads"}: a server with more than one thread must not fork
+Every reply has "ok"; a failed request has "error" instead.
+
+Only one kernel at a time: between submissions the worker asks for a reset, so nothing of one
+student (a process left behind, a file in /tmp) is there for the next. Threads must not exist
+when forking: thread counts come from the environment before the imports, and no torch or numpy
+operation runs here. PYTHONHASHSEED cannot change after the interpreter started: every kernel of
+one server hashes str with the same seed (a fresh kernel gets a random one each time); that only
+changes the iteration order of sets of strings, never a score the course's tests compute.
+"""
+import ctypes
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+
+PR_SET_DUMPABLE = 4
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"  # what ipykernel sets in a fresh kernel
+WARM = ("numpy", "torch", "matplotlib", "matplotlib.pyplot", "IPython", "ipykernel.kernelapp",
+        "ipykernel.ipkernel", "ipykernel.zmqshell", "autograde", "autograde.check")
+
+
+def warm():
+    """Import what every kernel imports, without starting a thread or running an operation."""
+    os.environ.setdefault("MPLBACKEND", INLINE_BACKEND)  # as ipykernel would, before matplotlib reads it
+    import importlib
+    import pkgutil
+
+    # numpy's OpenBLAS starts its thread pool when it loads, unless told one thread: the kernel
+    # gets its share back after the fork (blas_threads). torch's OpenMP pool starts on first use.
+    wanted = os.environ.get("OPENBLAS_NUM_THREADS")
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
+    try:
+        for name in WARM:
+            importlib.import_module(name)
+    finally:
+        if wanted is None:
+            del os.environ["OPENBLAS_NUM_THREADS"]
+        else:
+            os.environ["OPENBLAS_NUM_THREADS"] = wanted
+    import autograde.chapters as chapters
+
+    for module in pkgutil.walk_packages(chapters.__path__, "autograde.chapters."):
+        try:
+            importlib.import_module(module.name)
+        except Exception:  # noqa: BLE001 (a chapter that cannot import here imports in the kernel, or fails there)
+            pass
+    for name in ("autograde.check", "autograde.table", "autograde.numeric", "autograde.guard", "autograde.reference"):
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def thread_count():
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return -1
+
+
+def set_dumpable(value):
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, int(value), 0, 0, 0)
+
+
+class Server:
+    def __init__(self, channel):
+        self.channel = channel
+        self.reader = channel.makefile("rb")
+        self.children = {}   # pid -> returncode (None while running)
+
+    def serve(self):
+        for line in self.reader:
+            try:
+                request = json.loads(line)
+                reply = getattr(self, f"op_{request['op']}")(request)
+                reply = {"ok": True, **(reply or {})}
+            except Exception as error:  # noqa: BLE001 (a bad request gets an answer, the server lives on)
+                reply = {"ok": False, "error": f"{type(error).__name__}: {error}"}
+            self.channel.sendall(json.dumps(reply).encode() + b"\n")
+
+    def op_ping(self, request):
+        return {"pid": os.getpid(), "threads": thread_count()}
+
+    def op_fork(self, request):
+        if thread_count() != 1:
+            raise RuntimeError(f"the fork server has {thread_count()} threads: it will not fork")
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                self.channel.close()
+                code = become_kernel(request)
+            except SystemExit as exit_:
+                code = exit_.code if isinstance(exit_.code, int) else 1
+            except BaseException:  # noqa: BLE001 (whatever happens, the child never returns into the server)
+                import traceback
+
+                traceback.print_exc()
+            finally:
+                os._exit(code)
+        self.children[pid] = None
+        return {"pid": pid}
+
+    def reap(self, pid):
+        if pid in self.children and self.children[pid] is None:
+            try:
+                done, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                done, status = pid, 0
+            if done:
+                self.children[pid] = os.waitstatus_to_exitcode(status)
+        return self.children.get(pid, 0)
+
+    def op_poll(self, request):
+        return {"returncode": self.reap(request["pid"])}
+
+    def op_signal(self, request):
+        if self.reap(request["pid"]) is None:
+            os.kill(request["pid"], request["signal"])
+
+    def op_reset(self, request):
+        """Nothing of the last submission survives: no process but the namespace's init and this
+        server, nothing in /tmp."""
+        killed = 0
+        for _ in range(20):
+            others = [pid for pid in (int(n) for n in os.listdir("/proc") if n.isdigit())
+                      if pid not in (1, os.getpid())]
+            if not others:
+                break
+            for pid in others:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    killed += 1
+                except OSError:
+                    pass
+            while True:
+                try:
+                    done, _ = os.waitpid(-1, os.WNOHANG)
+                except ChildProcessError:
+                    break
+                if not done:
+                    break
+            import time
+
+            time.sleep(0.01)
+        self.children.clear()
+        for entry in os.scandir("/tmp"):
+            try:
+                if entry.is_dir(follow_symlinks=False) and entry.path not in self.bound:
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                elif not entry.is_dir(follow_symlinks=False):
+                    os.unlink(entry.path)
+            except OSError:
+                pass
+        return {"killed": killed}
+
+    bound = ()  # folders under /tmp that are bind mounts of the grader's (kernel folder, slot): kept
+
+
+def become_kernel(request):
+    """In the child: leave nothing of the server's, then run the kernel until it is shut down."""
+    set_dumpable(True)  # its own /proc entries stay its own (the server is not dumpable)
+    os.setsid()
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    from autograde.grading import landlock, sandbox
+
+    sandbox.set_limits(request.get("memory_mb", 0), request.get("file_mb", 0))
+    rules = request.get("landlock")
+    if rules:  # a domain of its own inside the server's: no signal, no ptrace out of it
+        landlock.restrict(rules["readable"], rules["writable"], refuse_tcp=False)
+    sandbox.quiet_kernel_log()
+    blas_threads(os.environ.get("OPENBLAS_NUM_THREADS"))
+    reseed()
+    sys.argv = [os.path.join(os.path.dirname(__import__("ipykernel").__file__), "..", "ipykernel_launcher.py"),
+                "-f", request["connection_file"]]
+    sys.path[0] = os.getcwd()  # as `python -m ipykernel_launcher` started here would have it
+    import importlib
+
+    importlib.invalidate_caches()
+    from ipykernel.kernelapp import IPKernelApp
+
+    app = IPKernelApp.instance()
+    app.initialize(sys.argv[1:])
+    app.start()
+    return 0
+
+
+def blas_threads(setting):
+    """The OpenBLAS threads a fresh kernel with this environment would have (the server loaded it with one)."""
+    count = int(setting) if setting and setting.isdigit() else os.cpu_count() or 1
+    if count > 1:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=count, user_api="blas")
+
+
+def reseed():
+    """What a fresh process seeds from the system's randomness is seeded again here, from
+    os.urandom as a fresh process does: random, numpy's global generator, torch's default
+    generator (its initial_seed is random in a fresh process too), tempfile's name sequence."""
+    random.seed(int.from_bytes(os.urandom(8), "little"))
+    tempfile._name_sequence = None  # its own temporary names, not the server's sequence
+    if "numpy" in sys.modules:
+        import numpy
+
+        numpy.random.seed(int.from_bytes(os.urandom(4), "little"))
+    if "torch" in sys.modules:
+        import torch
+
+        torch.manual_seed(int.from_bytes(os.urandom(8), "little") >> 1)
+
+
+def main(argv=None):
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m autograde.grading.forkserver")
+    parser.add_argument("--fd", type=int, required=True, help="the inherited end of the grader's socketpair")
+    parser.add_argument("--log", default="", help="where the server's own output goes")
+    parser.add_argument("--keep", action="append", default=[], help="a bound folder under /tmp that reset keeps")
+    args = parser.parse_args(argv)
+    if args.log:
+        fd = os.open(args.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.close(fd)
+    channel = socket.socket(fileno=args.fd)
+    set_dumpable(False)  # a kernel of the same user can neither ptrace it nor read its memory
+    warm()
+    server = Server(channel)
+    Server.bound = tuple(args.keep)
+    channel.sendall(json.dumps({"ok": True, "ready": True, "pid": os.getpid(), "threads": thread_count()}).encode()
+                    + b"\n")
+    server.serve()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+"""Forked kernels (autograde/grading/forked_kernels.py, forkserver.py) with a real fork server in
+the real sandbox: each kernel is a fresh child (its own random state, the server's imports), in a
+Landlock domain of its own (no signal to the server, no write outside its folder), with the
+limits; a reset leaves no process and nothing in /tmp for the next one; a dead server is
+started again; a kernel's death is reported like a fresh kernel's."""
+import json
+import os
+import signal
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from nbclient.exceptions import DeadKernelError
+from nbformat.v4 import new_code_cell, new_notebook
+from traitlets.config import Config
+
+from autograde.grading import forked_kernels, sandbox
+from autograde.grading.preprocessors.sandboxed_execute import SandboxKernelManager
+
+PLAN = sandbox.make_plan()
+pytestmark = pytest.mark.skipif(not forked_kernels.usable(PLAN),
+                                reason="forked kernels need bubblewrap and Landlock >= 6")
+MEMORY_MB = 2048
+LAUNCHED = []  # the process objects of the kernels started here
+
+
+@pytest.fixture(autouse=True)
+def record_launches(monkeypatch):
+    launch = forked_kernels.ForkedProvisioner.launch_kernel
+
+    async def recorded(self, cmd, **kwargs):
+        info = await launch(self, cmd, **kwargs)
+        LAUNCHED.append(self.process)
+        return info
+    monkeypatch.setattr(forked_kernels.ForkedProvisioner, "launch_kernel", recorded)
+
+
+def config():
+    c = Config()
+    c.SandboxKernelManager.kernels = "forked"
+    c.SandboxKernelManager.bwrap = PLAN.bwrap
+    c.SandboxKernelManager.landlock = bool(PLAN.landlock)
+    c.SandboxKernelManager.user = PLAN.user
+    c.SandboxKernelManager.memory_mb = MEMORY_MB
+    c.SandboxKernelManager.threads = 1
+    return c
+
+
+def run(*sources, allow_errors=True):
+    """Run cells in a forked kernel in this process's slot, as the worker would; the outputs' text
+    per cell, and the kernel's process object."""
+    with forked_kernels.slot("forked") as job:
+        os.chmod(job, 0o777)  # only Landlock keeps the kernel out of it (and out of /tmp's bound slot)
+        work = os.path.join(job, "notebook")
+        os.mkdir(work)
+        nb = new_notebook(cells=[new_code_cell(source) for source in sources])
+        client = NotebookClient(nb, timeout=60, allow_errors=allow_errors, kernel_name="python3",
+                                kernel_manager_class=SandboxKernelManager, config=config(),
+                                resources={"metadata": {"path": work}})
+        client.died = None
+        try:
+            client.execute()
+        except DeadKernelError:
+            client.died = LAUNCHED[-1].poll()
+        texts = ["".join(o.get("text", "") or json.dumps(o.get("data", {})) + o.get("evalue", "")
+                         for o in cell.outputs) for cell in nb.cells]
+        return texts, client
+
+
+@pytest.fixture(scope="module", autouse=True)
+def stop_the_server():
+    yield
+    forked_kernels.stop_server()
+
+
+def test_a_kernel_is_a_child_of_the_warm_server_and_sees_only_it():
+    texts, client = run(
+        "import os, sys\nprint(os.getpid(), os.getppid(), 'torch' in sys.modules, 'numpy' in sys.modules)",
+        "print(sorted(int(p) for p in os.listdir('/proc') if p.isdigit()))",
+        "import resource\nprint(resource.getrlimit(resource.RLIMIT_AS)[0] // 2**20)",
+        "print(os.getcwd() == os.environ['HOME'], os.environ.get('MPLBACKEND'))",
+    )
+    pid, ppid, torch_loaded, numpy_loaded = texts[0].split()
+    server = forked_kernels._server
+    assert server is not None and server.alive()
+    assert ppid == str(server.request("ping")["pid"]) and pid != ppid
+    assert torch_loaded == numpy_loaded == "True"  # paid once, in the server
+    assert set(json.loads(texts[1])) <= {1, int(ppid), int(pid)}  # its own pid namespace: bwrap, the server, itself
+    assert int(texts[2]) == MEMORY_MB
+    assert texts[3].split() == ["True", "module://matplotlib_inline.backend_inline"]
+
+
+def test_each_kernel_has_its_own_random_state():
+    code = "import numpy, random, torch\nprint(numpy.random.randint(2**31), random.getrandbits(64), torch.initial_seed())"
+    first, _ = run(code)
+    second, _ = run(code)
+    a, b = first[0].split(), second[0].split()
+    assert a[0] != b[0] and a[1] != b[1] and a[2] != b[2]
+
+
+def test_a_kernel_cannot_signal_the_server_nor_write_outside_its_folder():
+    texts, _ = run(
+        "import os, signal\ntry:\n    os.kill(os.getppid(), signal.SIGKILL)\n    print('signalled')\n"
+        "except OSError as e:\n    print('refused', e.errno)",
+        "try:\n    open('../escape.txt', 'w').write('x')\n    print('wrote')\nexcept OSError as e:\n    print('refused')",
+        "try:\n    open('/proc/%d/mem' % os.getppid(), 'rb').read(1)\n    print('read')\nexcept OSError:\n    print('refused')",
+    )
+    assert texts[0].startswith("refused") and texts[1].strip() == "refused" and texts[2].strip() == "refused"
+    assert forked_kernels._server.alive()
+
+
+def test_a_reset_leaves_nothing_for_the_next_kernel():
+    texts, _ = run("import subprocess, os\nsubprocess.Popen(['sleep', '600'])\n"
+                   "open('/tmp/secret.txt', 'w').write('answers')\nprint(os.getpid())")
+    texts, _ = run("import os\nprint(sorted(os.listdir('/tmp')))\n"
+                   "print([open(f'/proc/{p}/cmdline').read() for p in os.listdir('/proc') if p.isdigit()])")
+    assert "secret.txt" not in texts[0] and "sleep" not in texts[0]
+
+
+def test_a_kernel_death_is_reported_with_its_signal_and_the_server_lives_on():
+    _, client = run("import ctypes\nctypes.string_at(0)")
+    assert client.died == -signal.SIGSEGV  # as Popen says it: SandboxedExecute names it from that
+    texts, _ = run("print('still here')")
+    assert texts[0].strip() == "still here"
+
+
+def test_a_dead_server_is_started_again():
+    server = forked_kernels.server_for(PLAN, MEMORY_MB, 0, 1)
+    os.killpg(server.process.pid, signal.SIGKILL)
+    server.process.wait()
+    texts, _ = run("print('forked again')")
+    assert texts[0].strip() == "forked again"
+    assert forked_kernels._server is not server
+
+
+def test_fresh_kernels_stay_the_default():
+    assert SandboxKernelManager().kernels == "fresh"
+    with forked_kernels.slot("fresh") as work:
+        assert work is None
