@@ -9,58 +9,26 @@
 3. The grader's pieces: its reference engine agrees with torch, the deep chain really is deep, the
    graphs it draws are what they claim.
 """
-import ast
-import contextlib
-import io
 
-import nbformat
 import numpy as np
 import pytest
 
 from autograde.chapters import autograd_engine as grader
 from autograde.chapters.autograd_engine import engine, graphs
-from autograde.grading.course import ROOT, notebook_path
 from autograde.grading.samples import Replace, Rewrite
 from autograde.grading.samples.autograd_engine import ASSIGNMENT, VARIANTS, definitions
+
+from sample_cells import grade_problems, master_test_cells
 
 
 @pytest.fixture(scope="module")
 def test_cells():
-    """{grade id: (source with hidden tests, points)} from the master notebook."""
-    nb = nbformat.read(notebook_path(ROOT, "source", ASSIGNMENT), as_version=4)
-    cells = {}
-    for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("grade") and cell.cell_type == "code":
-            cells[meta["grade_id"]] = (cell.source, float(meta["points"]))
-    return cells
-
-
-def run_cell(source, namespace, points):
-    """Run a test cell as nbgrader scores it: (score, what it printed and raised)."""
-    tree = ast.parse(source)
-    out = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(out):
-            exec(compile(tree, "<test cell>", "exec"), namespace)
-    except Exception as exc:
-        return 0.0, f"{out.getvalue()}{type(exc).__name__}: {exc}"
-    return points, out.getvalue()
+    return master_test_cells(ASSIGNMENT)
 
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: v.name)
 def test_sample_submission_gets_its_grade(variant, test_cells):
-    namespace = definitions(variant.name)
-    problems = []
-    for cell, (source, points) in test_cells.items():
-        score, text = run_cell(source, namespace, points)
-        if cell in variant.loses:
-            if not score < points:
-                problems.append(f"{cell} kept {score}/{points}, should lose points")
-            elif variant.loses[cell] not in text:
-                problems.append(f"{cell} message lacks {variant.loses[cell]!r}:\n{text}")
-        elif score != points:
-            problems.append(f"{cell} got {score}/{points}:\n{text}")
+    problems = grade_problems(variant, definitions(variant.name), test_cells)
     assert not problems, "\n\n".join(problems)
 
 

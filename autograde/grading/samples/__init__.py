@@ -89,3 +89,17 @@ def variants(assignment):
     """The VARIANTS of the chapter module named like the assignment's notebook."""
     module = importlib.import_module(f"{__name__}.{ASSIGNMENTS[assignment]}")
     return module.VARIANTS
+
+
+def definitions(assignment, cells, variant="correct", edits=()):
+    """The namespace that a sample submission's definition `cells` (grade ids, in order) create, as
+    the notebook would: {"Linear": ..., "train": ...}. edits: more Replace/Rewrite edits on top."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # the setup cell imports pyplot; nothing is drawn here
+    base = next(v for v in variants(assignment) if v.name == variant)
+    nb = Variant(variant, base.description, edits=[*base.edits, *edits], blank=base.blank).build(assignment)
+    namespace = {}
+    for grade_id in cells:
+        exec(compile(find_cell(nb, grade_id).source, f"<{variant}:{grade_id}>", "exec"), namespace)
+    return namespace

@@ -1,5 +1,6 @@
 """Sample submissions for 05_autograd_engine, and the Python objects a submission defines."""
-from . import Replace, Rewrite, Variant, find_cell
+from . import Replace, Rewrite, Variant
+from . import definitions as sample_definitions
 
 ASSIGNMENT = "05_autograd_engine"
 ALL_CELLS = ["test_value_ops", "test_value_graphs", "test_topological_order", "test_deep_graph", "test_unbroadcast",
@@ -11,19 +12,8 @@ DEFINITION_CELLS = ["setup", "value", "unbroadcast", "tensor", "train_mlp"]
 
 
 def definitions(variant="correct", edits=()):
-    """The namespace a submission's definition cells create: {"Value": ..., "Tensor": ..., ...}.
-
-    variant: a name from VARIANTS; edits: further Replace/Rewrite edits applied on top.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")  # the setup cell imports pyplot; nothing is drawn here
-    base = next(v for v in VARIANTS if v.name == variant)
-    nb = Variant(variant, base.description, edits=[*base.edits, *edits], blank=base.blank).build(ASSIGNMENT)
-    namespace = {}
-    for cell_id in DEFINITION_CELLS:
-        exec(compile(find_cell(nb, cell_id).source, f"<{variant}:{cell_id}>", "exec"), namespace)
-    return namespace
+    """The namespace a submission's definition cells create (see samples.definitions)."""
+    return sample_definitions(ASSIGNMENT, DEFINITION_CELLS, variant, edits)
 
 
 # --- right answers written another way ------------------------------------------------------------------

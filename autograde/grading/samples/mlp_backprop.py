@@ -1,5 +1,6 @@
 """Sample submissions for 03_mlp_backprop, and the Python objects a submission defines."""
-from . import Replace, Rewrite, Variant, find_cell
+from . import Replace, Rewrite, Variant
+from . import definitions as sample_definitions
 
 ASSIGNMENT = "03_mlp_backprop"
 ALL_CELLS = ["test_linear", "test_relu", "test_sigmoid", "test_tanh", "test_softmax_ce", "test_sequential",
@@ -12,19 +13,8 @@ DEFINITION_CELLS = ["setup", "layer_base", "linear", "activations", "softmax_ce"
 
 
 def definitions(variant="correct", edits=()):
-    """The namespace a submission's definition cells create: {"Linear": ..., "train": ..., ...}.
-
-    variant: a name from VARIANTS; edits: further Replace/Rewrite edits applied on top.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")  # the setup cell imports pyplot; nothing is drawn here
-    base = next(v for v in VARIANTS if v.name == variant)
-    nb = Variant(variant, base.description, edits=[*base.edits, *edits], blank=base.blank).build(ASSIGNMENT)
-    namespace = {}
-    for cell_id in DEFINITION_CELLS:
-        exec(compile(find_cell(nb, cell_id).source, f"<{variant}:{cell_id}>", "exec"), namespace)
-    return namespace
+    """The namespace a submission's definition cells create (see samples.definitions)."""
+    return sample_definitions(ASSIGNMENT, DEFINITION_CELLS, variant, edits)
 
 
 WRITTEN_DIFFERENTLY_LINEAR = '''
