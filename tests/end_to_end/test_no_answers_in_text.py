@@ -150,6 +150,15 @@ FORBIDDEN = {
             r"x·?\\dot ?W" + T, r"\\dot ?e" + T + r"·?x", r"ṗ=", r"ġ=", r"p·\(ġ", r"\\langle ?p,ġ",
         ],
     },
+    "05_autograd_engine": {
+        "Value": [
+            r"n·x\^\(?n-1", r"n·x\*\*\(n-1\)", r"n·(self\.)?data\*\*\(n-1\)", r"1-t\^2", r"1-t\*\*2", r"1-\\tanh\^2",
+            r"1-(out|t)(\.data)?\*\*2", r"(?<![\w\\])s·\(1-s\)", r"out\.data·\(1-out\.data\)",
+        ],
+        "Tensor": [
+            r"\.grad@", r"A\^T·(\\bar ?O|G)", r"(\\bar ?O|G)·B\^T", r"\\delta_ij-p_j",
+        ],
+    },
 }
 
 # Variants of the answers the patterns above must catch (a check of the patterns themselves).
@@ -192,6 +201,11 @@ CAUGHT = {
         "`{name: params[name] - lr * grads[name] for name in params}`",
         r"$\dot p = p \odot (\dot g - \langle p, \dot g\rangle)$", r"$\dot W_{t+1} = \dot W_t - \eta\,\dot e_t^\top x$",
         r"$\dot g_t = x \dot W_t^\top + \dot b_t$", "ṗ = p ⊙ (ġ − ⟨p, ġ⟩)",
+    ],
+    "05_autograd_engine": [
+        r"the local derivative is $n x^{n-1}$", "`n * self.data**(n-1)`", r"$1 - t^2$", "`1 - out.data**2`",
+        r"$s\,(1 - s)$", "`out.data * (1 - out.data)`", "`self.grad += out.grad @ other.data.T`",
+        r"$\bar B = A^\top \bar O$", r"$\bar A = \bar O\, B^\top$", r"$\partial y_i/\partial z_j = \delta_{ij} - p_j$",
     ],
 }
 
