@@ -80,7 +80,7 @@ VARIANTS = [
     Variant("blank", "the release as handed out", blank=True,
             loses={cell: "NotImplementedError" for cell in ALL_CELLS}),
     Variant(
-        "tape_on_the_class", "the seed's bug: nodes of one kind share one tape entry",
+        "tape_on_the_class", "nodes of one kind share one tape entry (the tape kept on the class)",
         edits=[
             Replace("tape", "self.inputs = (x, y)", "globals().setdefault('TAPE', {})[Multiply] = (x, y)"),
             Replace("tape", "x, y = self.inputs", "x, y = TAPE[Multiply]"),
