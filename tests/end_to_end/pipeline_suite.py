@@ -1,15 +1,22 @@
 """The pipeline end to end on a chapter's sample class plus every bad input (real nbgrader, real
-kernels, two workers, short limits): the scores equal serial `nbgrader autograde` (the serial run
-is the GradingSuite's, shared), every bad input is graded or reported without touching any other
-grade, no stale grade survives, feedback hides the hidden tests, the CSVs have a row per graded cell.
+kernels in the real sandbox, two workers, short limits): the scores equal serial `nbgrader
+autograde` (the serial run is the GradingSuite's, shared), every bad input is graded or reported
+without touching any other grade, the sandbox probes reach nothing and no feedback page shows a
+course file, no stale grade survives, feedback hides the hidden tests, the CSVs have a row per
+graded cell, and grading without a sandbox is refused unless asked for, then flagged.
 
 PipelineSuite is mixed into one chapter's test class next to GradingSuite (test_grading_01_chain_rule.py).
 """
 import csv
 import html
+import json
 import os
 import re
 import shutil
+import socket
+import sys
+import sysconfig
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -20,9 +27,11 @@ from autograde.grading.course import (
 )
 from autograde.grading.reports.export import export
 from autograde.grading.reports.feedback import generate
+from autograde.grading.records import read_record
 from autograde.grading.runner import WORKER_DIED, Settings, grade_class
 from autograde.grading.samples import variants
-from autograde.grading.samples.bad_inputs import BAD_INPUTS
+from autograde.grading.samples.bad_inputs import BAD_INPUTS, PROBES
+from autograde.grading.sandbox import PACKAGE_DIR
 
 # short enough for the endless loop, long enough for a loaded 2-core machine
 LIMITS = Settings(workers=2, cell_timeout=15, notebook_timeout=30, memory_mb=1536, progress=False)
@@ -30,6 +39,15 @@ LIMITS = Settings(workers=2, cell_timeout=15, notebook_timeout=30, memory_mb=153
 
 def page_text(path):
     return html.unescape(re.sub(r"<[^>]+>", "", path.read_text()))
+
+
+def probe_report(course, assignment, student):
+    """What a sandbox probe printed in its graded notebook: `probe <what>: <JSON>`."""
+    nb = nbformat.read(notebook_path(course, "autograded", assignment, student), as_version=4)
+    text = "".join(out.get("text", "") for cell in nb.cells for out in cell.get("outputs", []))
+    found = re.search(r"^probe \w+: (.*)$", text, re.M)
+    assert found, f"{student} printed no probe line:\n{text[:2000]}"
+    return json.loads(found.group(1))
 
 
 @pytest.mark.nbgrader
@@ -42,8 +60,10 @@ class PipelineSuite:
         assignment = cls.assignment
         course = make_course(tmp_path_factory.mktemp("pipeline"), [assignment])
         generate_release(course, assignment)
+        listener = socket.create_server(("127.0.0.1", 0))  # what the network probe must not reach
+        context = {"course": course, "port": listener.getsockname()[1]}  # what the probes are told
         samples = [(v.name, v.build(assignment)) for v in variants(assignment)]
-        samples += [(b.name, b.build(assignment)) for b in BAD_INPUTS]
+        samples += [(b.name, b.build(assignment, **context)) for b in BAD_INPUTS]
         files = {student: submit(course, assignment, student, nb).read_bytes() for student, nb in samples}
         here = os.getcwd()
         os.chdir(course)  # graded from the course folder, as an instructor does: the tamper notebook finds it
@@ -51,6 +71,7 @@ class PipelineSuite:
             results = {r.student: r for r in grade_class(course, settings=LIMITS)}
         finally:
             os.chdir(here)
+            listener.close()
         return course, files, results, cell_scores(course, assignment)
 
     def test_parallel_scores_equal_serial_nbgrader(self, pipeline, graded):
@@ -67,14 +88,12 @@ class PipelineSuite:
         written = manual_grade_ids(self.assignment)  # a person scores those
         cells = {cell: score for cell, score in scores[bad.name].items() if cell not in written}
         total, maximum = sum(s for s, _ in cells.values()), sum(m for _, m in cells.values())
-        if bad.name == "tamper":
-            # Run as another user it cannot write the course; run as the grader it may find the course
-            # and change it, and is then caught and undone (test_no_grade_but_its_own_changes).
-            assert result.graded or "changed files outside its working copy" in result.reason
-        elif bad.name == "kill_grader":
-            # Sandboxed it cannot see the grader's process; unsandboxed it kills its worker, and only
-            # its own submission goes down (test_no_grade_but_its_own_changes checks the others).
-            assert result.graded or result.reason == WORKER_DIED
+        if bad.name in ("tamper", "kill_grader") and "bubblewrap" not in result.protections:
+            # Without bubblewrap the tamper notebook may find the course and change it (caught and undone),
+            # kill_grader may kill its worker (only its own submission goes down); the other grades are
+            # checked by test_no_grade_but_its_own_changes. In the sandbox both are graded like any other.
+            assert result.graded or "changed files outside its working copy" in result.reason \
+                or result.reason == WORKER_DIED
         elif not bad.graded:
             assert not result.graded and result.reason and total == 0
             assert not (course / "autograded" / bad.name / self.assignment).exists()
@@ -100,6 +119,37 @@ class PipelineSuite:
             if not variant.loses:
                 assert all(score == maximum for cell, (score, maximum) in scores[variant.name].items()
                            if cell not in written), variant.name
+
+    def test_every_kernel_ran_in_the_sandbox(self, pipeline):
+        _, _, results, _ = pipeline
+        for student, result in results.items():
+            assert {"bubblewrap", "landlock", "unprivileged-user", "no-network"} <= set(result.protections), student
+            assert "U" not in {flag["code"] for flag in result.flags}
+
+    def test_sandbox_probes_reach_nothing(self, pipeline):
+        """Each probe is graded (test_every_bad_input_is_graded_or_reported) and reaches nothing: no
+        course file, no classmate, no socket, no other process, no write outside its folder."""
+        course, _, results, _ = pipeline
+        report = {name: probe_report(course, self.assignment, name) for name in PROBES}
+        python = (sys.base_prefix, sysconfig.get_path("purelib"), "/usr/")  # its own notebook ("./") at most
+        assert all(path.startswith(python) or path.startswith("./") for path in report["search_disk"]), report
+        assert report["read_classmate"] == [] and report["open_sockets"] == [] and report["write_outside"] == []
+        # it sees bwrap's init (pid 1 of its namespace) and nothing else; even that one it cannot signal
+        assert set(report["list_processes"]["seen"]) <= {"1 bwrap"} and report["list_processes"]["signalled"] == []
+        for folder in (course, Path(course) / "submitted", Path(PACKAGE_DIR), Path(sys.base_prefix),
+                       Path(sysconfig.get_path("purelib")), Path("/"), Path("/root"), Path("/work"), Path("/etc")):
+            assert not (folder / "sandbox-escape.txt").exists(), folder
+
+    def test_no_feedback_page_shows_a_course_file(self, pipeline, tmp_path):
+        course = tmp_path / "course"
+        shutil.copytree(pipeline[0], course)
+        hostile = [*PROBES, "tamper", "kill_grader"]
+        assert generate(course, [self.assignment], hostile) == len(hostile)
+        for student in hostile:
+            for page in (course / "feedback" / student / self.assignment).glob("*.html"):
+                text = page_text(page)
+                assert str(pipeline[0]) not in text and str(course) not in text, (student, page)
+                assert "BEGIN HIDDEN TESTS" not in text, (student, page)
 
     def test_limits_are_reported_as_such(self, pipeline):
         course, _, results, _ = pipeline
@@ -170,3 +220,23 @@ class PipelineSuite:
         assert re.search(r"Not graded \(\d+\)", out) and "class mean" in out
         assert "not_a_notebook / " in out and "invalid_json / " in out
         assert "correct" in out  # the table shows the whole class, not only the re-graded rows
+
+    def test_unsandboxed_is_refused_without_a_sandbox_and_flagged_when_asked_for(self, pipeline, tmp_path, capsys):
+        course = tmp_path / "course"
+        shutil.copytree(pipeline[0], course)
+        with open(course / "nbgrader_config.py", "a") as config:  # a machine where the named bwrap is missing
+            config.write('\nc.SandboxKernelManager.bwrap = "/nonexistent/bwrap"\n')
+        grade = ["grade", "--course", str(course), "-a", self.assignment, "-s", "correct", "--no-progress"]
+        assert cli(grade) == 2
+        assert "/nonexistent/bwrap" in capsys.readouterr().err
+        with open(course / "nbgrader_config.py", "a") as config:  # and nothing else can run either
+            config.write('c.SandboxKernelManager.bwrap = ""\nc.SandboxKernelManager.landlock = False\n')
+        assert cli(grade) == 2
+        assert "no sandbox can run here" in capsys.readouterr().err
+        assert cli(grade + ["--unsandboxed"]) == 0
+        out = capsys.readouterr().out
+        record = read_record(course, self.assignment, "correct")
+        assert record.graded and "U" in {flag["code"] for flag in record.flags}
+        assert "bubblewrap" not in record.protections and "landlock" not in record.protections
+        assert "Sandbox: none" in out and "U  graded without a sandbox" in out
+        assert "(some submissions had more)" in out  # the rest of the class was graded sandboxed

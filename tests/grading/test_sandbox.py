@@ -11,10 +11,13 @@ import time
 from pathlib import Path
 
 import pytest
+from traitlets.config import Config
 
 from autograde.grading import landlock
+from autograde.grading.course import CourseError
+from autograde.grading.runner import Settings
 from autograde.grading.sandbox import (
-    KERNEL_LOG, PACKAGE_DIR, Plan, bundled_bwrap, describe, find_bwrap, launcher_command,
+    KERNEL_LOG, PACKAGE_DIR, Plan, SandboxUnavailable, bundled_bwrap, describe, find_bwrap, launcher_command,
     make_kernel_dir, make_plan,
 )
 
@@ -222,3 +225,19 @@ def test_the_bundled_bwrap_works_too(tmp_path, secret):
     assert binary and find_bwrap(binary) == binary
     seen = probe(tmp_path, secret, Plan(binary, 0, HERE.user))
     assert seen["proc"] == ["1", "2"] and not seen["read_secret"] and not seen["loopback"]
+
+
+def test_no_sandbox_is_refused_unless_asked_for():
+    with pytest.raises(SandboxUnavailable, match="/nonexistent/bwrap"):
+        make_plan(bwrap="/nonexistent/bwrap")
+    config = Config()
+    config.SandboxKernelManager.bwrap = "/nonexistent/bwrap"
+    with pytest.raises(CourseError, match="--unsandboxed"):
+        Settings().plan(config)
+    config.SandboxKernelManager.bwrap = ""
+    config.SandboxKernelManager.landlock = False
+    with pytest.raises(CourseError, match="no sandbox can run here"):
+        Settings().plan(config)
+    plan = Settings(unsandboxed=True).plan(config)
+    assert not plan.sandboxed and "bubblewrap" not in plan.protections()
+    assert describe(plan.protections()).startswith("Sandbox: none")
