@@ -1,0 +1,119 @@
+"""The pipeline with forked kernels (--kernels forked: each kernel a child of its worker's warm fork
+server) on a chapter's sample class plus every bad input: the scores equal serial `nbgrader
+autograde` (GradingSuite's run) and the pipeline's with fresh kernels (PipelineSuite's run) for
+every student, bad inputs included; every bad input gets what it must (endless loop, kernel exit,
+segfault, memory bomb, huge output, tampering); the sandbox probes reach nothing (the one process
+a forked kernel sees besides bubblewrap's init is its fork server, which it cannot signal).
+
+ForkedPipelineSuite is mixed into one chapter's test class next to GradingSuite and PipelineSuite.
+"""
+import dataclasses
+import json
+import os
+import re
+import socket
+import sys
+import sysconfig
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograde.grading import forked_kernels
+from autograde.grading.course import cell_scores, generate_release, make_course, manual_grade_ids, notebook_path, submit
+from autograde.grading.runner import Settings, grade_class
+from autograde.grading.samples import variants
+from autograde.grading.samples.bad_inputs import BAD_INPUTS, PROBES
+from autograde.grading.sandbox import PACKAGE_DIR, make_plan
+
+# the PipelineSuite's limits, with forked kernels
+FORKED = Settings(workers=2, cell_timeout=15, notebook_timeout=30, memory_mb=1536, progress=False, kernels="forked")
+
+
+def probe_line(course, assignment, student):
+    nb = nbformat.read(notebook_path(course, "autograded", assignment, student), as_version=4)
+    text = "".join(out.get("text", "") for cell in nb.cells for out in cell.get("outputs", []))
+    found = re.search(r"^probe \w+: (.*)$", text, re.M)
+    assert found, f"{student} printed no probe line:\n{text[:2000]}"
+    return json.loads(found.group(1))
+
+
+@pytest.mark.nbgrader
+@pytest.mark.skipif(not forked_kernels.usable(make_plan()), reason="forked kernels need bubblewrap and Landlock >= 6")
+class ForkedPipelineSuite:
+    assignment = None  # set by the chapter's test class
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def forked(cls, tmp_path_factory):
+        assignment = cls.assignment
+        course = make_course(tmp_path_factory.mktemp("forked"), [assignment])
+        generate_release(course, assignment)
+        listener = socket.create_server(("127.0.0.1", 0))
+        context = {"course": course, "port": listener.getsockname()[1]}
+        samples = [(v.name, v.build(assignment)) for v in variants(assignment)]
+        samples += [(b.name, b.build(assignment, **context)) for b in BAD_INPUTS]
+        for student, nb in samples:
+            submit(course, assignment, student, nb)
+        here = os.getcwd()
+        os.chdir(course)
+        try:
+            results = {r.student: r for r in grade_class(course, settings=FORKED)}
+        finally:
+            os.chdir(here)
+            listener.close()
+        return course, results, cell_scores(course, assignment)
+
+    def test_forked_scores_equal_serial_nbgrader(self, forked, graded):
+        _, _, scores = forked
+        serial = cell_scores(graded[1], self.assignment)
+        assert serial and {s: scores[s] for s in serial} == serial
+
+    def test_forked_scores_equal_fresh_kernels_for_every_student(self, forked, pipeline):
+        _, results, scores = forked
+        fresh = pipeline[3]
+        assert set(scores) == set(fresh)
+        assert scores == fresh
+        assert {s: r.graded for s, r in results.items()} == {s: r.graded for s, r in pipeline[2].items()}
+
+    @pytest.mark.parametrize("bad", BAD_INPUTS, ids=[b.name for b in BAD_INPUTS])
+    def test_every_bad_input_is_graded_or_reported_with_forked_kernels(self, forked, bad):
+        course, results, scores = forked
+        result = results[bad.name]
+        assert set(bad.flags) <= {flag["code"] for flag in result.flags}, (result.flags, result.reason)
+        written = manual_grade_ids(self.assignment)
+        cells = {cell: score for cell, score in scores[bad.name].items() if cell not in written}
+        total, maximum = sum(s for s, _ in cells.values()), sum(m for _, m in cells.values())
+        assert result.graded == bad.graded, result.reason
+        if not bad.graded:
+            assert total == 0 and not (course / "autograded" / bad.name / self.assignment).exists()
+        if bad.marks == "full":
+            assert total == maximum, (cells, result.flags)
+        elif bad.marks == "zero":
+            assert total == 0, cells
+        elif bad.marks == "some":
+            assert 0 < total < maximum, cells
+
+    def test_limits_and_deaths_are_reported_as_with_fresh_kernels(self, forked):
+        course, results, _ = forked
+        assert results["endless_loop"].seconds < FORKED.notebook_timeout + 30
+        assert any("memory" in f["message"] for f in results["memory_bomb"].flags)
+        assert any("segmentation fault (SIGSEGV)" in f["message"] for f in results["kernel_segfault"].flags)
+        assert any("exited with status 3" in f["message"] for f in results["kernel_exit"].flags)
+        assert notebook_path(course, "autograded", self.assignment, "huge_output").stat().st_size < 500_000
+        for student, result in results.items():
+            assert {"bubblewrap", "landlock", "unprivileged-user", "no-network"} <= set(result.protections), student
+
+    def test_sandbox_probes_reach_nothing_from_a_forked_kernel(self, forked):
+        course, _, _ = forked
+        report = {name: probe_line(course, self.assignment, name) for name in PROBES}
+        python = (sys.base_prefix, sysconfig.get_path("purelib"), "/usr/")
+        assert all(path.startswith(python) or path.startswith("./") for path in report["search_disk"]), report
+        assert report["read_classmate"] == [] and report["open_sockets"] == [] and report["write_outside"] == []
+        # bubblewrap's init and its own fork server (its parent), neither of which it may signal
+        others = {entry for entry in report["list_processes"]["seen"] if entry != "1 bwrap"}
+        assert len(others) <= 1 and all(re.fullmatch(r"\d+ python[\d.]*", entry) for entry in others), report
+        assert report["list_processes"]["signalled"] == []
+        for folder in (course, Path(course) / "submitted", Path(PACKAGE_DIR), Path(sys.base_prefix), Path("/"),
+                       Path("/root"), Path("/work"), Path("/etc"), Path("/var/tmp")):
+            assert not (folder / "sandbox-escape.txt").exists(), folder
