@@ -112,17 +112,27 @@ def _after_cell(result):
 
 def _short_traceback(shell, etype, value, tb, tb_offset=None):
     """Show the error as IPython would, without the grader's frames. (IPython calls a custom
-    handler instead of showing the error, and ignores what it returns: the handler shows it.)"""
+    handler instead of showing the error, and ignores what it returns: the handler shows it.) An
+    error with no frame of the grader, a syntax error among them, is IPython's to show, as usual."""
     try:
-        stb = _trimmed(shell, etype, value, tb, tb_offset)
+        stb = None if hasattr(value, "_render_traceback_") else _trimmed(shell, etype, value, tb, tb_offset)
     except Exception:  # noqa: BLE001 (never lose the student's error: show it untrimmed)
-        stb = shell.InteractiveTB.structured_traceback(etype, value, tb, tb_offset=tb_offset)
+        stb = None
+    if stb is None and issubclass(etype, SyntaxError):  # raised compiling the cell
+        shell.showsyntaxerror()
+    elif stb is None:
+        shell.showtraceback((etype, value, tb), tb_offset=tb_offset, running_compiled_code=True)
+    if stb is None:
+        return None
     shell._showtraceback(etype, value, stb)
+    if shell.call_pdb:  # %pdb on
+        shell.debugger(force=True)
     return stb
 
 
 def _trimmed(shell, etype, value, tb, tb_offset=None):
-    """IPython's structured traceback of the error without the frames of the grader."""
+    """IPython's structured traceback of the error without the frames of the grader (None if it
+    has none)."""
     offset = shell.InteractiveTB.tb_offset if tb_offset is None else tb_offset
     entries = []
     while tb is not None:
@@ -136,11 +146,10 @@ def _trimmed(shell, etype, value, tb, tb_offset=None):
     if raised_by_grader and not isinstance(value, AssertionError):
         kept.append(rest[-1])  # where a grader bug happened
     if len(kept) == len(rest):
-        trimmed = entries[0] if entries else None
-    else:
-        trimmed = None
-        for entry in reversed(top + kept):
-            trimmed = types.TracebackType(trimmed, entry.tb_frame, entry.tb_lasti, entry.tb_lineno)
+        return None
+    trimmed = None
+    for entry in reversed(top + kept):
+        trimmed = types.TracebackType(trimmed, entry.tb_frame, entry.tb_lasti, entry.tb_lineno)
     return shell.InteractiveTB.structured_traceback(etype, value, trimmed, tb_offset=offset)
 
 

@@ -105,6 +105,9 @@ with capture_output() as out:
     result = shell.run_cell("from autograde.check import tolerance\ntolerance('not an array')")
 shown["grader_bug"] = {"text": out.stdout + out.stderr, "ok": result.success}
 with capture_output() as out:
+    result = shell.run_cell("def forward(x:\n    return x")
+shown["syntax_error"] = {"text": out.stdout + out.stderr, "ok": result.success}
+with capture_output() as out:
     shell.run_cell("from autograde import check_gradient\ncheck_gradient('dW', np.ones(2), np.ones(2))")
 shown["students_own_check"] = {"text": out.stdout, "ok": True}
 sys.__stdout__.write("\nRESULT " + json.dumps(shown))
@@ -166,6 +169,12 @@ def test_autograd_called_shows_the_students_line_that_called_it(kernel):
     assert not cell["ok"] and "called torch autograd" in cell["text"]
     assert "f.sum().backward()" in cell["text"]  # the student's line
     assert "autograde/" not in cell["text"] and "guard.py" not in cell["text"], cell["text"]
+
+
+def test_other_errors_look_as_ipython_shows_them(kernel):
+    cell = kernel["syntax_error"]
+    assert not cell["ok"] and "SyntaxError" in cell["text"] and "def forward(x:" in cell["text"]
+    assert "interactiveshell.py" not in cell["text"], cell["text"]
 
 
 def test_a_grader_bug_still_says_where_it_happened(kernel):
