@@ -113,6 +113,7 @@ class Shots:
     def __call__(self, page, name):
         self.count += 1
         path = ARTIFACTS / f"{self.count:02d}_{name}.png"
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(path))
         return path
 
@@ -384,6 +385,7 @@ def term(tmp_path_factory):
         for lab in labs:
             lab.stop()
     seen["seconds"] = round(time.monotonic() - start)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "timings.json").write_text(json.dumps({**seen["timings"], "total": seen["seconds"]}, indent=1))
     return seen
 
