@@ -2,7 +2,8 @@
 
 `nbgrader autograde` and `python -m autograde grade` both read this file, so they grade alike;
 the course's own preprocessors (autograde/grading/preprocessors/) sit in nbgrader's lists below,
-named by import string (nbconvert imports them; the formgrader can show the config as JSON).
+named by import string (nbconvert imports them; the formgrader's config panel shows them, where
+classes showed as blanks).
 Every nbgrader entry point loads this file: the command line, `python -m autograde`, and the
 formgrader and Assignment List of a `jupyter lab` started in this folder.
 """
