@@ -90,6 +90,7 @@ c.Autograde.autograde_preprocessors = [
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "autograde.grading.preprocessors.MarkUngradedAnswers",
+    "autograde.grading.preprocessors.DropCauseOutputs",
     "autograde.grading.preprocessors.HideHiddenTests",
     "autograde.grading.preprocessors.ShowFlags",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",

@@ -24,6 +24,7 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import AssignLatePenalties, SaveAutoGrades
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
+from traitlets.utils.importstring import import_item
 
 from . import forked_kernels
 from .gradebook import DB_URL_VARIABLE, quiet_sqlalchemy
@@ -192,13 +193,18 @@ def run_converter(job, work, log_text):
     config.CourseDirectory.assignment_id = job.assignment
     config.CourseDirectory.student_id = job.student
     config.Autograde.autograde_preprocessors = [
-        step for step in config.Autograde.autograde_preprocessors if step not in SCORE_WRITERS]
+        step for step in config.Autograde.autograde_preprocessors if not writes_scores(step)]
     logger = logging.getLogger(f"autograde.grading.worker.{os.getpid()}")
     logger.handlers = [logging.StreamHandler(log_text)]
     logger.setLevel(logging.WARNING)
     logger.propagate = False
     coursedir = CourseDirectory(config=config, log=logger)
     Autograde(coursedir=coursedir, config=config, log=logger).start()
+
+
+def writes_scores(step):
+    """Is this autograde step (a class, or its import string as in nbgrader_config.py) a score writer?"""
+    return (import_item(step) if isinstance(step, str) else step) in SCORE_WRITERS
 
 
 def error_summary(log):

@@ -262,3 +262,15 @@ def test_status_files_are_plain_json(tmp_path):
     path.write_text(json.dumps({"assignment": "hw", "student": "ann", "graded": False, "reason": "r",
                                 "flags": [], "seconds": 1.0}))
     assert read_record(tmp_path, "hw", "ann") == Record("hw", "ann", False, "r", [], 1.0)
+
+
+def test_the_worker_leaves_the_scores_to_the_parent():
+    """The course config names its steps by import string or by class: either way the worker drops
+    the two that write scores, which the parent runs once."""
+    from nbgrader.preprocessors import AssignLatePenalties, LimitOutput, SaveAutoGrades
+
+    from autograde.grading.worker import course_config, writes_scores
+    steps = course_config(ROOT / "nbgrader_config.py").Autograde.autograde_preprocessors
+    writers = [step for step in steps if writes_scores(step)]
+    assert len(writers) == 2 and all(isinstance(step, str) for step in writers)
+    assert writes_scores(SaveAutoGrades) and writes_scores(AssignLatePenalties) and not writes_scores(LimitOutput)

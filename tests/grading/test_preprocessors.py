@@ -8,8 +8,9 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 from traitlets.config import Config
 
 from autograde.grading.flags import add_flag, notebook_flags
+from autograde.cause import MIME
 from autograde.grading.preprocessors import (
-    HideHiddenTests, LimitOutputSize, SandboxedExecute, ScanStudentCode, ShowFlags,
+    DropCauseOutputs, HideHiddenTests, LimitOutputSize, SandboxedExecute, ScanStudentCode, ShowFlags,
 )
 from autograde.grading.records import Record, write_record
 
@@ -80,6 +81,17 @@ def test_hide_hidden_tests_removes_hidden_code_and_grader_frames():
     assert "secret_input" not in shown.source and "assert f(1) == 1" in shown.source
     traceback = "\n".join(shown.outputs[0].traceback)
     assert "secret_input" not in traceback and "in f" in traceback and traceback.endswith("AssertionError: f is wrong")
+
+
+# --- DropCauseOutputs ---------------------------------------------------------------------------
+
+def test_drop_cause_outputs_keeps_everything_but_the_cause_codes():
+    message = new_output("error", ename="GradientMismatch", evalue="dx is wrong", traceback=["dx is wrong"])
+    cause = new_output("display_data", data={MIME: {"cause": "factor_2"}, "text/plain": ""})
+    printed = new_output("stream", name="stdout", text="table\n")
+    nb = new_notebook(cells=[graded("check()", outputs=[printed, cause, message]), new_markdown_cell("text")])
+    out, _ = DropCauseOutputs().preprocess(nb, {})
+    assert out.cells[0].outputs == [printed, message] and out.cells[1].source == "text"
 
 
 # --- ShowFlags ---------------------------------------------------------------------------------

@@ -5,8 +5,9 @@ nbgrader_config.py composes them with nbgrader's, so `nbgrader autograde` and
 
   sanitize:  RestoreGradedCells (before DeduplicateIds), ScanStudentCode (after OverwriteCells)
   autograde: SandboxedExecute (in place of Execute), StderrIsNotFailure, LimitOutputSize
-  feedback:  MarkUngradedAnswers (after GetGrades), HideHiddenTests, ShowFlags
+  feedback:  MarkUngradedAnswers (after GetGrades), DropCauseOutputs, HideHiddenTests, ShowFlags
 """
+from .drop_cause_outputs import DropCauseOutputs
 from .hide_hidden_tests import HideHiddenTests
 from .limit_output_size import LimitOutputSize
 from .mark_ungraded_answers import MarkUngradedAnswers
@@ -17,6 +18,6 @@ from .show_flags import ShowFlags
 from .stderr_is_not_failure import StderrIsNotFailure
 
 __all__ = [
-    "HideHiddenTests", "LimitOutputSize", "MarkUngradedAnswers", "RestoreGradedCells", "SandboxKernelManager", "SandboxedExecute",
-    "ScanStudentCode", "ShowFlags", "StderrIsNotFailure",
+    "DropCauseOutputs", "HideHiddenTests", "LimitOutputSize", "MarkUngradedAnswers", "RestoreGradedCells",
+    "SandboxKernelManager", "SandboxedExecute", "ScanStudentCode", "ShowFlags", "StderrIsNotFailure",
 ]
