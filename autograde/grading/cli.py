@@ -97,7 +97,9 @@ def parser():
     p.add_argument("--workdir", default="demo_class", help="scratch folder (default: ./demo_class; rebuilt)")
     p.add_argument("-a", "--assignment", action="append", help="only this assignment (repeatable)")
     p.add_argument("--no-bad-inputs", action="store_true", help="only the chapters' sample submissions")
-    limits(p, cell_timeout=10, notebook_timeout=60, memory_mb=2048)
+    # the demo's own budgets: its endless-loop samples (one per assignment) stop after 20 s, and its
+    # kernels are forked from a warm server (the imports paid once per worker)
+    limits(p, cell_timeout=10, notebook_timeout=20, memory_mb=2048, kernels="forked")
     p.add_argument("--brief", action="store_true", help="summary table without the flag details")
     return top
 
@@ -107,7 +109,7 @@ def selection(p):
     p.add_argument("-s", "--student", action="append", help="only this student (repeatable)")
 
 
-def limits(p, cell_timeout=None, notebook_timeout=None, memory_mb=None):
+def limits(p, cell_timeout=None, notebook_timeout=None, memory_mb=None, kernels="auto"):
     default = "(default: the course config's)"
     p.add_argument("-j", "--workers", type=int, default=0, help="notebooks graded at once (default: one per core)")
     p.add_argument("--cell-timeout", type=int, default=cell_timeout,
@@ -126,10 +128,10 @@ def limits(p, cell_timeout=None, notebook_timeout=None, memory_mb=None):
     p.add_argument("--scheduler", default="",
                    help="grade on a Dask cluster: the scheduler's address, e.g. tcp://10.0.0.5:8786 (default: "
                         "local processes)")
-    p.add_argument("--kernels", choices=("auto", "fresh", "forked"), default="auto",
+    p.add_argument("--kernels", choices=("auto", "fresh", "forked"), default=kernels,
                    help="fresh: a new kernel process per notebook; forked: each kernel a child of a warm fork server "
                         "per worker (the imports paid once; needs bubblewrap and Landlock 6, else fresh); "
-                        "auto: the course config's SandboxKernelManager.kernels (default: fresh)")
+                        f"auto: the course config's SandboxKernelManager.kernels, fresh unless set (default: {kernels})")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

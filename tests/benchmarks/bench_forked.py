@@ -1,0 +1,133 @@
+"""Benchmark: plain serial `nbgrader autograde`, the pipeline with fresh kernels and the pipeline with
+forked kernels (a warm fork server per worker), in one run on the same class: notebooks per
+minute, the ratios, and each way's overhead per notebook over the notebook's own cell time.
+
+    python tests/benchmarks/bench_forked.py -a 01_chain_rule          # chapter 1's sample class
+    python tests/benchmarks/bench_forked.py                           # every assignment's samples
+    python tests/benchmarks/bench_forked.py -a 01_chain_rule --bad-inputs
+
+The cell time is what the kernel spent in the notebook's cells (nbclient's execute_input to
+execute_reply, summed), measured once by executing every submission serially with nbclient in a
+forked kernel (the imports already paid, as the target is: the notebook's own work).
+The overhead per notebook is a submission's own time in its worker (the pipeline's record), or
+plain nbgrader's time per notebook, minus its cell time. Not collected by pytest (a timing, not a
+test). Other load on the machine slows everything: the load average is printed before and after.
+"""
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from traitlets.config import Config
+
+sys.path.insert(0, os.path.dirname(__file__))
+from bench_grading import build, plain_nbgrader, timed  # noqa: E402
+
+from autograde.grading.course import cell_scores, available_assignments, notebook_path  # noqa: E402
+from autograde.grading import forked_kernels  # noqa: E402
+from autograde.grading.preprocessors.sandboxed_execute import SandboxKernelManager  # noqa: E402
+from autograde.grading.runner import Settings, grade_class  # noqa: E402
+from autograde.grading.sandbox import make_plan  # noqa: E402
+
+
+def cell_seconds(course, students):
+    """{(assignment, student): seconds its cells ran}, executing each submission once (serially) in
+    a forked kernel: the imports are paid once, as in the forked pipeline, so what is left is the
+    notebook's own work. Where kernels cannot be forked, in fresh kernels (imports included)."""
+    plan = make_plan()
+    config = Config()
+    config.SandboxKernelManager.kernels = "forked"
+    config.SandboxKernelManager.bwrap, config.SandboxKernelManager.user = plan.bwrap, plan.user
+    config.SandboxKernelManager.landlock = bool(plan.landlock)
+    times = {}
+    for assignment, student in students:
+        path = notebook_path(course, "submitted", assignment, student)
+        try:
+            nb = nbformat.read(path, as_version=4)
+        except Exception:  # noqa: BLE001 (broken files: nothing runs)
+            times[(assignment, student)] = 0.0
+            continue
+        with forked_kernels.slot("forked" if forked_kernels.usable(plan) else "fresh") as work:
+            folder = Path(work or path.parent) / "notebook"
+            if work:
+                shutil.copytree(path.parent, folder)
+                os.chmod(work, 0o711)
+            try:
+                NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=True, config=config,
+                               kernel_manager_class=SandboxKernelManager,
+                               resources={"metadata": {"path": str(folder if work else path.parent)}}).execute()
+            except Exception:  # noqa: BLE001 (a dead kernel or a timeout: the cells it ran still count)
+                pass
+        total = 0.0
+        for cell in nb.cells:
+            timing = cell.get("metadata", {}).get("execution", {})
+            start, end = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
+            if start and end:
+                total += (datetime.fromisoformat(end.replace("Z", "+00:00"))
+                          - datetime.fromisoformat(start.replace("Z", "+00:00"))).total_seconds()
+        times[(assignment, student)] = total
+    return times
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-a", "--assignment", action="append", help="default: every available assignment")
+    parser.add_argument("--workers", type=int, default=0, help="pipeline workers (default: one per core)")
+    parser.add_argument("--bad-inputs", action="store_true", help="add the bad inputs to the class")
+    parser.add_argument("--no-plain", action="store_true", help="skip plain nbgrader (no ratios against it)")
+    args = parser.parse_args()
+    assignments = args.assignment or available_assignments()
+    print(f"assignments: {', '.join(assignments)}; {os.cpu_count()} cores; load average before: "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+    times, per_notebook, same = {}, {}, {}
+    with tempfile.TemporaryDirectory() as tmp:
+        course, students = build(Path(tmp) / "cells", assignments, args.bad_inputs)
+        n = len(students)
+        print(f"{n} notebooks; measuring their cell time ...", flush=True)
+        cells = cell_seconds(course, students)
+        forked_kernels.stop_server()  # this process's own, for the measurement only
+        cell_mean = statistics.mean(cells.values())
+        serial_scores = None
+        if not args.no_plain:
+            course, _ = build(Path(tmp) / "plain", assignments, args.bad_inputs)
+            times["plain nbgrader autograde (serial)"], _ = timed(lambda: plain_nbgrader(course, assignments))
+            per_notebook["plain nbgrader autograde (serial)"] = times["plain nbgrader autograde (serial)"] / n
+            serial_scores = {a: cell_scores(course, a) for a in assignments}
+            print(f"  plain nbgrader: {times['plain nbgrader autograde (serial)']:.0f} s", flush=True)
+        for kernels in ("fresh", "forked"):
+            settings = Settings(workers=args.workers, progress=False, kernels=kernels)
+            label = f"pipeline, {kernels} kernels, {settings.worker_count()} workers"
+            course, _ = build(Path(tmp) / kernels, assignments, args.bad_inputs)
+            times[label], results = timed(lambda: grade_class(course, assignments, None, settings))
+            per_notebook[label] = statistics.mean(r.seconds for r in results)
+            if serial_scores is not None:
+                same[label] = all(cell_scores(course, a) == serial_scores[a] for a in assignments)
+            print(f"  {label}: {times[label]:.0f} s", flush=True)
+
+    print()
+    print(f"{'':44} {'seconds':>8} {'notebooks/min':>14} {'s/notebook':>11} {'overhead/notebook':>18}")
+    for name, seconds in times.items():
+        print(f"{name:44} {seconds:8.1f} {60 * n / seconds:14.1f} {per_notebook[name]:11.2f} "
+              f"{per_notebook[name] - cell_mean:+18.2f}")
+    print(f"\nthe notebooks' own cell time: {cell_mean:.2f} s per notebook (serial nbclient)")
+    fresh, forked = (next(k for k in times if f"{kind} kernels" in k) for kind in ("fresh", "forked"))
+    print(f"forked / fresh kernels: {times[fresh] / times[forked]:.2f}x")
+    if not args.no_plain:
+        base = times["plain nbgrader autograde (serial)"]
+        print(f"fresh kernels / plain nbgrader: {base / times[fresh]:.2f}x")
+        print(f"forked kernels / plain nbgrader: {base / times[forked]:.2f}x")
+        print(f"scores identical to serial nbgrader: {same}")
+    print("(overhead: a pipeline submission's own seconds in its worker, or plain nbgrader's seconds per "
+          "notebook, minus the notebook's cell time)")
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()
