@@ -8,34 +8,20 @@ a forked kernel sees besides bubblewrap's init is its fork server, which it cann
 ForkedPipelineSuite is mixed into one chapter's test class next to GradingSuite and PipelineSuite.
 """
 import dataclasses
-import json
-import os
 import re
-import socket
 import sys
 import sysconfig
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from autograde.grading import forked_kernels
-from autograde.grading.course import cell_scores, generate_release, make_course, manual_grade_ids, notebook_path, submit
-from autograde.grading.runner import Settings, grade_class
-from autograde.grading.samples import variants
+from autograde.grading.course import cell_scores, manual_grade_ids, notebook_path
 from autograde.grading.samples.bad_inputs import BAD_INPUTS, PROBES
 from autograde.grading.sandbox import PACKAGE_DIR, make_plan
+from pipeline_suite import LIMITS, grade_hostile_class, probe_report
 
-# the PipelineSuite's limits, with forked kernels
-FORKED = Settings(workers=2, cell_timeout=15, notebook_timeout=30, memory_mb=1536, progress=False, kernels="forked")
-
-
-def probe_line(course, assignment, student):
-    nb = nbformat.read(notebook_path(course, "autograded", assignment, student), as_version=4)
-    text = "".join(out.get("text", "") for cell in nb.cells for out in cell.get("outputs", []))
-    found = re.search(r"^probe \w+: (.*)$", text, re.M)
-    assert found, f"{student} printed no probe line:\n{text[:2000]}"
-    return json.loads(found.group(1))
+FORKED = dataclasses.replace(LIMITS, kernels="forked")  # the PipelineSuite's limits, with forked kernels
 
 
 @pytest.mark.nbgrader
@@ -46,23 +32,8 @@ class ForkedPipelineSuite:
     @pytest.fixture(scope="class")
     @classmethod
     def forked(cls, tmp_path_factory):
-        assignment = cls.assignment
-        course = make_course(tmp_path_factory.mktemp("forked"), [assignment])
-        generate_release(course, assignment)
-        listener = socket.create_server(("127.0.0.1", 0))
-        context = {"course": course, "port": listener.getsockname()[1]}
-        samples = [(v.name, v.build(assignment)) for v in variants(assignment)]
-        samples += [(b.name, b.build(assignment, **context)) for b in BAD_INPUTS]
-        for student, nb in samples:
-            submit(course, assignment, student, nb)
-        here = os.getcwd()
-        os.chdir(course)
-        try:
-            results = {r.student: r for r in grade_class(course, settings=FORKED)}
-        finally:
-            os.chdir(here)
-            listener.close()
-        return course, results, cell_scores(course, assignment)
+        course, _, results, scores = grade_hostile_class(tmp_path_factory.mktemp("forked"), cls.assignment, FORKED)
+        return course, results, scores
 
     def test_forked_scores_equal_serial_nbgrader(self, forked, graded):
         _, _, scores = forked
@@ -106,7 +77,7 @@ class ForkedPipelineSuite:
 
     def test_sandbox_probes_reach_nothing_from_a_forked_kernel(self, forked):
         course, _, _ = forked
-        report = {name: probe_line(course, self.assignment, name) for name in PROBES}
+        report = {name: probe_report(course, self.assignment, name) for name in PROBES}
         python = (sys.base_prefix, sysconfig.get_path("purelib"), "/usr/")
         assert all(path.startswith(python) or path.startswith("./") for path in report["search_disk"]), report
         assert report["read_classmate"] == [] and report["open_sockets"] == [] and report["write_outside"] == []

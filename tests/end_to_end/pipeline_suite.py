@@ -50,6 +50,26 @@ def probe_report(course, assignment, student):
     return json.loads(found.group(1))
 
 
+def grade_hostile_class(folder, assignment, settings):
+    """A course in `folder` with the chapter's sample class and every bad input, graded by the
+    pipeline; returns (course, {student: submitted bytes}, {student: Record}, cell scores)."""
+    course = make_course(folder, [assignment])
+    generate_release(course, assignment)
+    listener = socket.create_server(("127.0.0.1", 0))  # what the network probe must not reach
+    context = {"course": course, "port": listener.getsockname()[1]}  # what the probes are told
+    samples = [(v.name, v.build(assignment)) for v in variants(assignment)]
+    samples += [(b.name, b.build(assignment, **context)) for b in BAD_INPUTS]
+    files = {student: submit(course, assignment, student, nb).read_bytes() for student, nb in samples}
+    here = os.getcwd()
+    os.chdir(course)  # graded from the course folder, as an instructor does: the tamper notebook finds it
+    try:
+        results = {r.student: r for r in grade_class(course, settings=settings)}
+    finally:
+        os.chdir(here)
+        listener.close()
+    return course, files, results, cell_scores(course, assignment)
+
+
 @pytest.mark.nbgrader
 class PipelineSuite:
     assignment = None  # set by the chapter's test class
@@ -57,22 +77,7 @@ class PipelineSuite:
     @pytest.fixture(scope="class")
     @classmethod
     def pipeline(cls, tmp_path_factory):
-        assignment = cls.assignment
-        course = make_course(tmp_path_factory.mktemp("pipeline"), [assignment])
-        generate_release(course, assignment)
-        listener = socket.create_server(("127.0.0.1", 0))  # what the network probe must not reach
-        context = {"course": course, "port": listener.getsockname()[1]}  # what the probes are told
-        samples = [(v.name, v.build(assignment)) for v in variants(assignment)]
-        samples += [(b.name, b.build(assignment, **context)) for b in BAD_INPUTS]
-        files = {student: submit(course, assignment, student, nb).read_bytes() for student, nb in samples}
-        here = os.getcwd()
-        os.chdir(course)  # graded from the course folder, as an instructor does: the tamper notebook finds it
-        try:
-            results = {r.student: r for r in grade_class(course, settings=LIMITS)}
-        finally:
-            os.chdir(here)
-            listener.close()
-        return course, files, results, cell_scores(course, assignment)
+        return grade_hostile_class(tmp_path_factory.mktemp("pipeline"), cls.assignment, LIMITS)
 
     def test_parallel_scores_equal_serial_nbgrader(self, pipeline, graded):
         _, _, _, scores = pipeline

@@ -5,7 +5,7 @@ written answers through nbgrader's API) both land.
 PostgresSuite is mixed into a chapter's test class next to GradingSuite (it compares with its
 serial SQLite run).
 """
-import os
+import csv
 import threading
 import time
 
@@ -15,6 +15,8 @@ from nbgrader.api import Gradebook
 from autograde.grading.course import ASSIGNMENTS, cell_scores, generate_release, make_course, manual_grade_ids, submit
 from autograde.grading.gradebook import DB_URL_VARIABLE, db_url
 from autograde.grading.reports.export import export
+from autograde.grading.reports.feedback import generate
+from autograde.grading.reports.summary import table
 from autograde.grading.runner import Settings, grade_class
 from autograde.grading.samples import variants
 from pg_server import postgres
@@ -62,7 +64,12 @@ class PostgresSuite:
         serial = cell_scores(graded[1], self.assignment)  # SQLite, plain nbgrader
         assert cell_scores(on_postgres, self.assignment) == serial
         grades_csv, _, _ = export(on_postgres, on_postgres / "grades")
-        assert "correct," in grades_csv.read_text()
+        totals = {row["student"]: float(row["score"]) for row in csv.DictReader(open(grades_csv))}
+        assert totals == {student: sum(score for score, _ in cells.values()) for student, cells in serial.items()}
+        assert "correct " in table(on_postgres)
+        assert generate(on_postgres, [self.assignment], ["correct", "blank"]) == 2  # nbgrader's feedback, on the server
+        page = next((on_postgres / "feedback" / "blank" / self.assignment).glob("*.html")).read_text()
+        assert "NotImplementedError" in page or "not implemented" in page
 
     def test_two_graders_at_once_both_land(self, on_postgres, use_database):
         database = use_database

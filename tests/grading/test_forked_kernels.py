@@ -6,9 +6,7 @@ started again; a kernel's death is reported like a fresh kernel's."""
 import json
 import os
 import signal
-from pathlib import Path
 
-import nbformat
 import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
