@@ -83,7 +83,7 @@ def partial_credit(code):
 
 def emit(code):
     """Publish `code` as an (invisible) output of the running cell; a no-op outside IPython."""
-    shell = _shell()
+    shell = ipython_shell()
     if shell is None or not code:
         return
     from IPython.display import publish_display_data
@@ -92,7 +92,7 @@ def emit(code):
 
 def install():
     """Emit the cause of every cell that fails or ends with partial credit (once per kernel)."""
-    shell = _shell()
+    shell = ipython_shell()
     if shell is None or getattr(shell, "_backprop_lab_causes", False):
         return
     shell.events.register("post_run_cell", _after_cell)
@@ -111,7 +111,8 @@ def _after_cell(result):
         _pending.clear()
 
 
-def _shell():
+def ipython_shell():
+    """The running IPython shell, or None in plain Python (IPython is never imported for this)."""
     ipython = sys.modules.get("IPython")
     get = getattr(ipython, "get_ipython", None)
     return get() if get is not None else None

@@ -30,6 +30,8 @@ import os
 import sys
 import types
 
+from .cause import ipython_shell
+
 PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 CHAPTERS = "autograde.chapters"
 LONGEST = 64  # characters of names on the line before it says "all N" instead
@@ -85,7 +87,7 @@ def _short(name):
 
 def install():
     """Register the confirmation and the short tracebacks in this IPython kernel (once)."""
-    shell = _shell()
+    shell = ipython_shell()
     if shell is None or getattr(shell, "_backprop_lab_confirm", False):
         return
     shell._backprop_lab_confirm = True
@@ -155,9 +157,3 @@ def _trimmed(shell, etype, value, tb, tb_offset=None):
 
 def _is_grader(frame):
     return bool(frame.f_locals.get("__tracebackhide__")) or frame.f_code.co_filename.startswith(PACKAGE)
-
-
-def _shell():
-    ipython = sys.modules.get("IPython")
-    get = getattr(ipython, "get_ipython", None)
-    return get() if get is not None else None
