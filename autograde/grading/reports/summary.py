@@ -30,9 +30,9 @@ def fmt(number):
     return f"{number:g}" if number == int(number) else f"{number:.1f}"
 
 
-def sandbox_line(course, keys):
+def sandbox_line(records):
     """What confined the students' kernels, from the records (what all had, if runs differed)."""
-    runs = [record.protections for record in (read_record(course, *key) for key in keys) if record and record.protections]
+    runs = [record.protections for record in records if record and record.protections]
     if not runs:
         return ""
     common = [name for name in runs[0] if all(name in run for run in runs)]
@@ -43,6 +43,7 @@ def table(course, assignments=None, details=True):
     """The summary as text."""
     course = Path(course)
     grades = {(g.assignment, g.student): g for g in class_grades(course, assignments)}
+    records = {key: read_record(course, *key) for key in grades}  # each read once
     columns = sorted({a for a, _ in grades})
     students = sorted({s for _, s in grades})
     if not grades:
@@ -58,7 +59,7 @@ def table(course, assignments=None, details=True):
                 cells.append("-".rjust(width))
                 continue
             submission = grades[assignment, student]
-            record = read_record(course, assignment, student)
+            record = records[assignment, student]
             flags = record.flags if record else []
             marks = letters(flags)
             used.update(marks)
@@ -77,7 +78,7 @@ def table(course, assignments=None, details=True):
         mean = sum(g.score for g in scores) / len(scores)
         means.append(f"{fmt(mean)}/{fmt(scores[0].max_score)}    ".rjust(width))
     lines.append("class mean".ljust(name_width) + "  " + "  ".join(means))
-    sandbox = sandbox_line(course, grades)
+    sandbox = sandbox_line(records.values())
     if sandbox:
         lines.append(sandbox)
     if waiting:
