@@ -137,8 +137,7 @@ def worker_died(key):
 
 class Run:
     def __init__(self, course, run_dir, released, settings, plan):
-        self.course, self.run_dir, self.released, self.settings, self.plan = course, run_dir, released, settings, plan
-        os.chmod(run_dir, 0o711)
+        self.course, self.released, self.settings, self.plan = course, released, settings, plan
         self.config = worker.course_config(course / "nbgrader_config.py")
         template = run_dir / "template.db"
         gradebook.template(course, template)
