@@ -3,7 +3,7 @@
 A grading worker starts one through the sandbox launcher (autograde.grading.sandbox), so it runs
 inside bubblewrap as the kernels' user, with Landlock, no network, its own pid namespace and the
 same rlimits as a kernel. It pays the slow imports once (ipykernel, numpy, torch, matplotlib and
-autograde.chapters), then, for each submission, forks one child that becomes that submission's
+what autograde.chapters imports), then, for each submission, forks one child that becomes that submission's
 kernel: the child drops everything of the server (its control socket), reseeds what a fresh
 process would have seeded differently, applies the per-kernel limits and a Landlock domain of its
 own (writes only under its working directory, its kernel folder and /tmp; no signal to, no ptrace
@@ -198,6 +198,11 @@ def become_kernel(request):
     sys.argv = [os.path.join(os.path.dirname(__import__("ipykernel").__file__), "..", "ipykernel_launcher.py"),
                 "-f", request["connection_file"]]
     sys.path[0] = os.getcwd()  # as `python -m ipykernel_launcher` started here would have it
+    # The course's own package starts afresh, as in a fresh kernel: the notebook's first import runs
+    # it again (a few milliseconds: its dependencies stay loaded) and installs its hooks in this
+    # kernel's shell, which did not exist when the server imported it.
+    for name in [name for name in sys.modules if name.partition(".")[0] == "autograde"]:
+        del sys.modules[name]
     import importlib
 
     importlib.invalidate_caches()

@@ -13,6 +13,7 @@ from nbclient.exceptions import DeadKernelError
 from nbformat.v4 import new_code_cell, new_notebook
 from traitlets.config import Config
 
+from autograde.cause import MIME as CAUSE_MIME
 from autograde.grading import forked_kernels, sandbox
 from autograde.grading.preprocessors.sandboxed_execute import SandboxKernelManager
 
@@ -34,9 +35,9 @@ def record_launches(monkeypatch):
     monkeypatch.setattr(forked_kernels.ForkedProvisioner, "launch_kernel", recorded)
 
 
-def config():
+def config(kernels="forked"):
     c = Config()
-    c.SandboxKernelManager.kernels = "forked"
+    c.SandboxKernelManager.kernels = kernels
     c.SandboxKernelManager.bwrap = PLAN.bwrap
     c.SandboxKernelManager.landlock = bool(PLAN.landlock)
     c.SandboxKernelManager.user = PLAN.user
@@ -45,7 +46,7 @@ def config():
     return c
 
 
-def run(*sources, allow_errors=True):
+def run(*sources, allow_errors=True, kernels="forked"):
     """Run cells in a forked kernel in this process's slot, as the worker would; the outputs' text
     per cell, and the kernel's process object."""
     with forked_kernels.slot("forked") as job:
@@ -54,7 +55,7 @@ def run(*sources, allow_errors=True):
         os.mkdir(work)
         nb = new_notebook(cells=[new_code_cell(source) for source in sources])
         client = NotebookClient(nb, timeout=60, allow_errors=allow_errors, kernel_name="python3",
-                                kernel_manager_class=SandboxKernelManager, config=config(),
+                                kernel_manager_class=SandboxKernelManager, config=config(kernels),
                                 resources={"metadata": {"path": work}})
         client.died = None
         try:
@@ -132,7 +133,21 @@ def test_a_dead_server_is_started_again():
     assert forked_kernels._server is not server
 
 
-def test_fresh_kernels_stay_the_default():
-    assert SandboxKernelManager().kernels == "fresh"
+def test_the_course_package_starts_afresh_with_its_hooks_in_each_kernel():
+    """The server imported autograde before any shell existed: each kernel imports it again, so its
+    hooks (here: the cause of a failed check) are installed, and the outputs are a fresh kernel's."""
+    cells = ("import sys\nprint('autograde' in sys.modules)",
+             "import numpy as np\nfrom autograde import check_gradient\ncheck_gradient('dx', np.ones(2), np.ones(2))",
+             "check_gradient('dx', np.ones(2), np.zeros(2))")
+    forked, _ = run(*cells)
+    fresh, _ = run(*cells, kernels="fresh")
+    assert forked[0].strip() == "False"
+    assert CAUSE_MIME in forked[2] and "dx is wrong" in forked[2]
+    assert forked == fresh
+
+
+def test_forked_kernels_are_the_default_and_fresh_ones_a_setting():
+    assert SandboxKernelManager().kernels == "forked"
+    assert SandboxKernelManager(kernels="fresh").kernels == "fresh"
     with forked_kernels.slot("fresh") as work:
         assert work is None
