@@ -97,9 +97,8 @@ def parser():
     p.add_argument("--workdir", default="demo_class", help="scratch folder (default: ./demo_class; rebuilt)")
     p.add_argument("-a", "--assignment", action="append", help="only this assignment (repeatable)")
     p.add_argument("--no-bad-inputs", action="store_true", help="only the chapters' sample submissions")
-    # the demo's own budgets: its endless-loop samples (one per assignment) stop after 20 s, and its
-    # kernels are forked from a warm server (the imports paid once per worker)
-    limits(p, cell_timeout=10, notebook_timeout=20, memory_mb=2048, kernels="forked")
+    # the demo's own budgets: its endless-loop samples (one per assignment) stop after 20 s
+    limits(p, cell_timeout=10, notebook_timeout=20, memory_mb=2048)
     p.add_argument("--brief", action="store_true", help="summary table without the flag details")
     return top
 
@@ -131,7 +130,7 @@ def limits(p, cell_timeout=None, notebook_timeout=None, memory_mb=None, kernels=
     p.add_argument("--kernels", choices=("auto", "fresh", "forked"), default=kernels,
                    help="fresh: a new kernel process per notebook; forked: each kernel a child of a warm fork server "
                         "per worker (the imports paid once; needs bubblewrap and Landlock 6, else fresh); "
-                        f"auto: the course config's SandboxKernelManager.kernels, fresh unless set (default: {kernels})")
+                        f"auto: the course config's SandboxKernelManager.kernels, forked unless set (default: {kernels})")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

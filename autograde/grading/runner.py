@@ -165,7 +165,7 @@ class Run:
     def overrides(self):
         values = self.settings.overrides(self.plan)
         # the worker must know before building the working copy whether it goes into a fork server's slot
-        values.setdefault("SandboxKernelManager.kernels", self.config.SandboxKernelManager.get("kernels", "fresh"))
+        values.setdefault("SandboxKernelManager.kernels", self.config.SandboxKernelManager.get("kernels", "forked"))
         return values
 
 

@@ -140,7 +140,7 @@ def grade(job):
     """Grade `job` in a fresh working copy and say how it went; never raises for a student's file."""
     os.environ.pop(DB_URL_VARIABLE, None)  # the worker's own gradebook is local; its kernels must not learn the course's
     # forked kernels: the working copy goes into the slot of this process's fork server (forked_kernels.py)
-    with forked_kernels.slot(job.overrides.get("SandboxKernelManager.kernels", "fresh")) as slot:
+    with forked_kernels.slot(job.overrides["SandboxKernelManager.kernels"]) as slot:
         if slot:
             return grade_in(job, Path(slot))
     with tempfile.TemporaryDirectory(prefix="autograde-job-") as work:

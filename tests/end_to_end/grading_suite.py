@@ -5,7 +5,10 @@ release gets zero on every test cell; each typical mistake loses exactly the poi
 exercise it breaks, and the failure message names the mistake.
 
 Each chapter has a file `test_grading_<assignment>.py` with a subclass naming its assignment, so
-that `pytest -n 2 --dist loadfile` grades two chapters side by side.
+that `pytest -n 2 --dist loadfile` grades two chapters side by side. Chapter 1's class is graded by
+serial `nbgrader autograde` itself, the baseline its PipelineSuite compares with; the other chapters'
+classes by the pipeline (nbgrader's autograde in two workers, forked kernels), which that comparison
+shows gives the same scores.
 """
 import html
 
@@ -14,12 +17,16 @@ import pytest
 from autograde.grading.course import (
     cell_messages, cell_scores, generate_release, make_course, manual_grade_ids, nbgrader, submit,
 )
+from autograde.grading.runner import Settings, grade_class
 from autograde.grading.samples import variants
+
+PIPELINE = Settings(workers=2, cell_timeout=60, notebook_timeout=300, progress=False)
 
 
 @pytest.mark.nbgrader
 class GradingSuite:
     assignment = None  # set by each chapter's subclass
+    serial_nbgrader = False  # True: graded by plain `nbgrader autograde`, one notebook after the other
 
     @pytest.fixture(scope="class")
     @classmethod
@@ -29,7 +36,11 @@ class GradingSuite:
         generate_release(workdir, assignment)
         for variant in variants(assignment):
             submit(workdir, assignment, variant.name, variant.build(assignment))
-        nbgrader(workdir, "autograde", assignment)
+        if cls.serial_nbgrader:
+            nbgrader(workdir, "autograde", assignment)
+        else:
+            results = grade_class(workdir, [assignment], settings=PIPELINE)
+            assert all(r.graded for r in results), [(r.student, r.reason) for r in results if not r.graded]
         manual = manual_grade_ids(assignment)  # written answers wait for a person: not the autograder's to score
         scores = {student: {cell: score for cell, score in cells.items() if cell not in manual}
                   for student, cells in cell_scores(workdir, assignment).items()}

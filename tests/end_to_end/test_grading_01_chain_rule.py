@@ -1,5 +1,5 @@
 from dask_suite import DaskSuite
-from forked_pipeline_suite import ForkedPipelineSuite
+from fresh_kernels_suite import FreshKernelsSuite
 from grading_suite import GradingSuite
 from pipeline_suite import PipelineSuite
 from postgres_suite import PostgresSuite
@@ -7,9 +7,10 @@ from report_suite import ReportSuite
 from written_answers_suite import WrittenAnswersSuite
 
 
-class TestChainRuleGrading(GradingSuite, PipelineSuite, ForkedPipelineSuite, WrittenAnswersSuite, PostgresSuite, DaskSuite,
+class TestChainRuleGrading(GradingSuite, PipelineSuite, FreshKernelsSuite, WrittenAnswersSuite, PostgresSuite, DaskSuite,
                            ReportSuite):
     """Chapter 1's sample class graded by serial nbgrader, the pipeline on it plus the bad inputs
-    (with fresh and with forked kernels), its written answers scored by hand, the gradebook on
+    (with forked kernels, the default, and with fresh ones), its written answers scored by hand, the gradebook on
     PostgreSQL, grading on a Dask cluster, and the mistake report."""
     assignment = "01_chain_rule"
+    serial_nbgrader = True  # the baseline the pipeline, fresh kernels, PostgreSQL and Dask are compared with

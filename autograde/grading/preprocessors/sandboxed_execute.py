@@ -52,9 +52,9 @@ class SandboxKernelManager(AsyncKernelManager):
                                  "a path = that binary, which must work (else kernels do not start).").tag(config=True)
     landlock = Bool(True, help="Also confine kernels with Landlock when the Linux kernel offers it.").tag(config=True)
     threads = Integer(0, help="numpy/torch threads per kernel (0: library default).").tag(config=True)
-    kernels = Enum(["fresh", "forked"], "fresh", help="'fresh': a new kernel process per notebook; 'forked': a child "
-                   "of the grading worker's warm fork server (autograde/grading/forked_kernels.py), where the "
-                   "pipeline grades and the sandbox has bubblewrap and Landlock >= 6; elsewhere fresh."
+    kernels = Enum(["fresh", "forked"], "forked", help="'forked': a child of the grading worker's warm fork server "
+                   "(autograde/grading/forked_kernels.py), where the pipeline grades and the sandbox has bubblewrap "
+                   "and Landlock >= 6, elsewhere fresh; 'fresh': a new kernel process per notebook."
                    ).tag(config=True)
 
     kernel_dir = Unicode("")
