@@ -5,12 +5,14 @@ import shutil
 import signal
 import time
 import uuid
+from queue import Empty
 
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
-from traitlets import Bool, Enum, Integer, Unicode
+from traitlets import Bool, Enum, Integer, Unicode, default
 
 from .. import sandbox
 from ..flags import add_flag, cell_name
@@ -32,6 +34,35 @@ MEMORY_SIGNS = ("MemoryError", "can't allocate memory", "Unable to allocate", "b
 
 def error_output(ename, evalue):
     return new_output("error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
+
+
+class SandboxKernelClient(AsyncKernelClient):
+    """jupyter_client's client, ready as soon as its kernel answers. jupyter_client's wait_for_ready
+    ends by listening 0.2 s for stray IOPub messages: nbclient reads IOPub by parent message id and
+    skips strays anyway, and a forked kernel is ready in less time than that wait."""
+
+    async def _async_wait_for_ready(self, timeout=None):
+        deadline = time.monotonic() + (float("inf") if timeout is None else timeout)
+        while True:
+            self.kernel_info()
+            try:
+                reply = await self.shell_channel.get_msg(timeout=1)
+            except Empty:
+                reply = None
+            if reply and reply["msg_type"] == "kernel_info_reply":
+                try:  # an IOPub message proves the subscription is up (ZMQ drops what came before it)
+                    await self.iopub_channel.get_msg(timeout=0.2)
+                except Empty:
+                    pass
+                else:
+                    self._handle_kernel_info_reply(reply)
+                    return
+            if not await self._async_is_alive():
+                raise RuntimeError("Kernel died before replying to kernel_info")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Kernel didn't respond in {timeout:.0f} seconds")
+
+    wait_for_ready = _async_wait_for_ready  # jupyter_client aliases the base's method here
 
 
 class SandboxKernelManager(AsyncKernelManager):
@@ -58,6 +89,10 @@ class SandboxKernelManager(AsyncKernelManager):
                    ).tag(config=True)
 
     kernel_dir = Unicode("")
+
+    @default("client_factory")
+    def _client_factory_default(self):
+        return SandboxKernelClient
 
     @property
     def plan(self):
@@ -100,6 +135,12 @@ class SandboxKernelManager(AsyncKernelManager):
             shutil.rmtree(self.kernel_dir, ignore_errors=True)
 
     cleanup_resources = _async_cleanup_resources  # jupyter_client aliases the base's method here
+
+    async def _async_finish_shutdown(self, waittime=None, pollinterval=0.01, restart=False):
+        # a kernel asked to shut down is gone in milliseconds: look every 10 ms, not jupyter_client's 100
+        await super()._async_finish_shutdown(waittime, pollinterval, restart)
+
+    finish_shutdown = _async_finish_shutdown
 
 
 class SandboxedExecute(Execute):
