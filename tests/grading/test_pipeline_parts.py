@@ -274,3 +274,23 @@ def test_the_worker_leaves_the_scores_to_the_parent():
     writers = [step for step in steps if writes_scores(step)]
     assert len(writers) == 2 and all(isinstance(step, str) for step in writers)
     assert writes_scores(SaveAutoGrades) and writes_scores(AssignLatePenalties) and not writes_scores(LimitOutput)
+
+
+def test_the_workers_gradebook_template_is_stamped_as_nbgrader_stamps_and_has_no_students(tmp_path):
+    """The template takes the schema version from the course's gradebook instead of asking `alembic
+    heads` again: it must be the version nbgrader itself stamps, with the assignments and no students."""
+    import sqlite3
+
+    from nbgrader.api import Gradebook, get_alembic_version
+
+    from autograde.grading.gradebook import template
+    course = tmp_path / "course"
+    course.mkdir()
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        gb.add_assignment("hw")
+        gb.add_student("ann")
+    template(course, tmp_path / "template.db")
+    with sqlite3.connect(tmp_path / "template.db") as db:
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [(get_alembic_version(),)]
+        assert db.execute("SELECT name FROM assignment").fetchall() == [("hw",)]
+        assert db.execute("SELECT count(*) FROM student").fetchone() == (0,)
