@@ -3,5 +3,5 @@ import sys
 
 from autograde.grading.cli import main
 
-if __name__ == "__main__":  # also keeps worker processes (spawned) from re-running the command
+if __name__ == "__main__":  # also keeps worker processes from re-running the command
     sys.exit(main())

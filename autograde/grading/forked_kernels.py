@@ -15,7 +15,6 @@ Forked kernels need bubblewrap (a pid namespace of their own, where the reset ca
 process) and Landlock with signal scoping (ABI 6: a kernel may not signal or ptrace the server);
 where either is missing, kernels start fresh as before.
 """
-import atexit
 import json
 import os
 import pwd
@@ -28,6 +27,7 @@ import tempfile
 import threading
 import time
 from contextlib import contextmanager
+from multiprocessing import util
 from pathlib import Path
 
 from jupyter_client.provisioning import LocalProvisioner
@@ -171,6 +171,9 @@ def private_base():
 def slot_dir():
     global _slot
     if _slot is None or not os.path.isdir(_slot):
+        if _slot is None:
+            # at this process's exit, also where it is a pool worker, which ends without atexit
+            util.Finalize(None, stop_server, exitpriority=10)
         _slot = tempfile.mkdtemp(prefix="agslot-", dir=private_base())
         os.chmod(_slot, 0o711)
     return _slot
@@ -201,7 +204,6 @@ def owns(path):
     return _slot is not None and os.path.realpath(path).startswith(os.path.realpath(_slot) + os.sep)
 
 
-@atexit.register
 def stop_server():
     global _server, _slot
     if _server is not None:

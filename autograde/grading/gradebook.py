@@ -31,7 +31,7 @@ DEFINITIONS = ("course", "assignment", "notebook", "base_cell", "source_cell", "
 
 def quiet_sqlalchemy():
     """nbgrader's own gradebook code trips SQLAlchemy's autoflush warnings; they are noise.
-    Called here and in every (spawned) grading worker."""
+    Called here and in every grading worker."""
     warnings.filterwarnings("ignore", category=SAWarning)
 
 

@@ -12,9 +12,13 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 
+from . import worker
+
 
 class LocalPool:
-    """Spawned (not forked) processes: nothing of the instructor's process leaks into them."""
+    """Processes forked from multiprocessing's fork server, a fresh interpreter that has imported the
+    worker once (nothing of the instructor's process leaks into them, as with spawned processes, but
+    each worker starts in milliseconds instead of importing nbgrader again)."""
 
     retries_elsewhere = False
 
@@ -23,7 +27,9 @@ class LocalPool:
         self.executor = self._start()
 
     def _start(self):
-        return ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"))
+        context = get_context("forkserver")
+        context.set_forkserver_preload([worker.__name__])
+        return ProcessPoolExecutor(self.workers, mp_context=context)
 
     def capacity(self):
         return self.workers

@@ -29,7 +29,7 @@ from traitlets.utils.importstring import import_item
 from . import forked_kernels
 from .gradebook import DB_URL_VARIABLE, quiet_sqlalchemy
 
-quiet_sqlalchemy()  # this module is what a spawned worker imports
+quiet_sqlalchemy()  # this module is what a worker process imports
 
 SCORE_WRITERS = (SaveAutoGrades, AssignLatePenalties)  # run once, by the parent
 CONFIG_FILE = "nbgrader_config.py"
