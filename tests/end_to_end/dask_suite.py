@@ -1,9 +1,10 @@
 """Grading on a real Dask cluster: a scheduler and two `dask worker` processes started here, each
-in its own empty folder as if on another machine. The class gets exactly the scores of serial
-nbgrader, and a worker killed mid-run loses nothing: its runs move to the other worker, and no
+in its own empty folder as if on another machine. The class gets exactly the scores of local
+workers, and a worker killed mid-run loses nothing: its runs move to the other worker, and no
 submission is recorded twice.
 
-DaskSuite is mixed into a chapter's test class next to GradingSuite (it compares with its serial run).
+DaskSuite is mixed into a test class that provides `baseline`: a course with the same class graded
+by local workers (test_grading_at_scale.py).
 """
 import json
 import os
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from autograde.grading.course import cell_scores, generate_release, make_course, submit
+from autograde.grading.course import cell_scores, submit
 from autograde.grading.records import records_root
 from autograde.grading.runner import Settings, grade_class
 from autograde.grading.samples import variants
@@ -66,14 +67,13 @@ class DaskSuite:
 
     @pytest.fixture(scope="class")
     @classmethod
-    def dask_course(cls, tmp_path_factory):
-        course = make_course(tmp_path_factory.mktemp("dask_course"), [cls.assignment])
-        generate_release(course, cls.assignment)
+    def dask_course(cls, tmp_path_factory, released):
+        course = released(tmp_path_factory.mktemp("dask_course"), cls.assignment)
         for variant in variants(cls.assignment):
             submit(course, cls.assignment, variant.name, variant.build(cls.assignment))
         return course
 
-    def test_a_dask_cluster_grades_like_serial_nbgrader_and_survives_a_lost_worker(self, cluster, dask_course, graded):
+    def test_a_dask_cluster_grades_like_local_workers_and_survives_a_lost_worker(self, cluster, dask_course, baseline):
         address, processes = cluster
         settings = Settings(scheduler=address, cell_timeout=60, notebook_timeout=300, progress=False)
         records = records_root(dask_course) / self.assignment
@@ -93,4 +93,4 @@ class DaskSuite:
         students = [r.student for r in results]
         assert sorted(students) == sorted(v.name for v in variants(self.assignment))  # each once
         assert all(r.graded for r in results), [(r.student, r.reason) for r in results if not r.graded]
-        assert cell_scores(dask_course, self.assignment) == cell_scores(graded[1], self.assignment)
+        assert cell_scores(dask_course, self.assignment) == cell_scores(baseline, self.assignment)

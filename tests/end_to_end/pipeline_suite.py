@@ -23,7 +23,7 @@ import pytest
 
 from autograde.grading.cli import main as cli
 from autograde.grading.course import (
-    ROOT, cell_scores, generate_release, make_course, manual_grade_ids, notebook_path, submit,
+    ROOT, cell_scores, manual_grade_ids, notebook_path, submit,
 )
 from autograde.grading.reports.export import export
 from autograde.grading.reports.feedback import generate
@@ -34,7 +34,7 @@ from autograde.grading.samples.bad_inputs import BAD_INPUTS, PROBES
 from autograde.grading.sandbox import PACKAGE_DIR
 
 # short enough for the endless loop, long enough for a loaded 2-core machine
-LIMITS = Settings(workers=2, cell_timeout=10, notebook_timeout=20, memory_mb=1536, progress=False)
+LIMITS = Settings(workers=2, cell_timeout=6, notebook_timeout=12, memory_mb=1536, progress=False)
 
 
 def page_text(path):
@@ -50,15 +50,13 @@ def probe_report(course, assignment, student):
     return json.loads(found.group(1))
 
 
-def grade_hostile_class(folder, assignment, settings):
-    """A course in `folder` with the chapter's sample class and every bad input, graded by the
-    pipeline; returns (course, {student: submitted bytes}, {student: Record}, cell scores)."""
-    course = make_course(folder, [assignment])
-    generate_release(course, assignment)
+def grade_hostile_class(course, assignment, settings, bad_inputs=BAD_INPUTS):
+    """The chapter's sample class and the bad inputs, submitted to `course` (released) and graded
+    by the pipeline; returns (course, {student: submitted bytes}, {student: Record}, cell scores)."""
     listener = socket.create_server(("127.0.0.1", 0))  # what the network probe must not reach
     context = {"course": course, "port": listener.getsockname()[1]}  # what the probes are told
     samples = [(v.name, v.build(assignment)) for v in variants(assignment)]
-    samples += [(b.name, b.build(assignment, **context)) for b in BAD_INPUTS]
+    samples += [(b.name, b.build(assignment, **context)) for b in bad_inputs]
     files = {student: submit(course, assignment, student, nb).read_bytes() for student, nb in samples}
     here = os.getcwd()
     os.chdir(course)  # graded from the course folder, as an instructor does: the tamper notebook finds it
@@ -76,8 +74,8 @@ class PipelineSuite:
 
     @pytest.fixture(scope="class")
     @classmethod
-    def pipeline(cls, tmp_path_factory):
-        return grade_hostile_class(tmp_path_factory.mktemp("pipeline"), cls.assignment, LIMITS)
+    def pipeline(cls, tmp_path_factory, released):
+        return grade_hostile_class(released(tmp_path_factory.mktemp("pipeline"), cls.assignment), cls.assignment, LIMITS)
 
     def test_parallel_scores_equal_serial_nbgrader(self, pipeline, graded):
         _, _, _, scores = pipeline

@@ -2,8 +2,8 @@
 scores as SQLite, and two graders writing at once (the autograder re-grading and a person scoring
 written answers through nbgrader's API) both land.
 
-PostgresSuite is mixed into a chapter's test class next to GradingSuite (it compares with its
-serial SQLite run).
+PostgresSuite is mixed into a test class that provides `baseline`: a course with the same class
+graded on SQLite (test_grading_at_scale.py).
 """
 import csv
 import threading
@@ -60,8 +60,8 @@ class PostgresSuite:
             assert {s.student.id for s in gb.assignment_submissions(self.assignment)} == \
                 {v.name for v in variants(self.assignment)}
 
-    def test_scores_equal_sqlite(self, on_postgres, use_database, graded):
-        serial = cell_scores(graded[1], self.assignment)  # SQLite, plain nbgrader
+    def test_scores_equal_sqlite(self, on_postgres, use_database, baseline):
+        serial = cell_scores(baseline, self.assignment)  # the same class on SQLite
         assert cell_scores(on_postgres, self.assignment) == serial
         grades_csv, _, _ = export(on_postgres, on_postgres / "grades")
         totals = {row["student"]: float(row["score"]) for row in csv.DictReader(open(grades_csv))}

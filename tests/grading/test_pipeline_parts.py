@@ -294,3 +294,19 @@ def test_the_workers_gradebook_template_is_stamped_as_nbgrader_stamps_and_has_no
         assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [(get_alembic_version(),)]
         assert db.execute("SELECT name FROM assignment").fetchall() == [("hw",)]
         assert db.execute("SELECT count(*) FROM student").fetchone() == (0,)
+
+
+def test_a_pool_is_kept_for_the_next_run_unless_a_worker_died():
+    import os
+
+    from autograde.grading.pools import LocalPool
+    first = LocalPool(1)
+    pid = first.submit(os.getpid).result()
+    first.close()
+    second = LocalPool(1)
+    assert second.submit(os.getpid).result() == pid  # the same warm worker
+    second.submit(os._exit, 1).exception(timeout=60)  # a worker that dies
+    second.close()
+    third = LocalPool(1)
+    assert third.executor is not second.executor and third.submit(os.getpid).result() != pid
+    third.close()

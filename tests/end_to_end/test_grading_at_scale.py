@@ -1,0 +1,26 @@
+import pytest
+
+from autograde.grading.course import submit
+from autograde.grading.runner import Settings, grade_class
+from autograde.grading.samples import variants
+from dask_suite import DaskSuite
+from postgres_suite import PostgresSuite
+
+
+@pytest.mark.nbgrader
+class TestChainRuleAtScale(PostgresSuite, DaskSuite):
+    """Chapter 1's sample class graded with the gradebook on PostgreSQL and on a Dask cluster, each
+    compared with `baseline`: the same class graded by local workers on SQLite, the pipeline whose
+    scores test_grading_01_chain_rule.py compares with serial nbgrader's. A file of its own, so that
+    two test workers share chapter 1's grading runs."""
+    assignment = "01_chain_rule"
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def baseline(cls, tmp_path_factory, released):
+        course = released(tmp_path_factory.mktemp("baseline"), cls.assignment)
+        for variant in variants(cls.assignment):
+            submit(course, cls.assignment, variant.name, variant.build(cls.assignment))
+        results = grade_class(course, settings=Settings(workers=2, progress=False))
+        assert all(r.graded for r in results), [(r.student, r.reason) for r in results if not r.graded]
+        return course
