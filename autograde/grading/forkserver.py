@@ -38,7 +38,9 @@ import tempfile
 PR_SET_DUMPABLE = 4
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"  # what ipykernel sets in a fresh kernel
 WARM = ("numpy", "torch", "matplotlib", "matplotlib.pyplot", "IPython", "ipykernel.kernelapp",
-        "ipykernel.ipkernel", "ipykernel.zmqshell", "autograde", "autograde.check")
+        "ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel.debugger", "autograde", "autograde.check")
+# Not scikit-learn, which chapters 3 to 5 load for the digits: its libraries take 160 MB of address
+# space, which a kernel of chapter 1 or 2 would then lack under its memory limit (a fresh one does not).
 
 
 def warm():

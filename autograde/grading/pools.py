@@ -18,13 +18,20 @@ from . import worker
 class LocalPool:
     """Processes forked from multiprocessing's fork server, a fresh interpreter that has imported the
     worker once (nothing of the instructor's process leaks into them, as with spawned processes, but
-    each worker starts in milliseconds instead of importing nbgrader again)."""
+    each worker starts in milliseconds instead of importing nbgrader again).
+
+    A pool whose runs all ended is kept for this process's next run, with its workers' warm fork
+    servers: `python -m autograde grade` grades once, but a process that grades again (a notebook
+    driving the grader, the tests) starts none of them again. concurrent.futures shuts the kept pool
+    down when the process exits."""
 
     retries_elsewhere = False
+    _kept = {}  # workers -> the executor of this process's last run
 
     def __init__(self, workers):
         self.workers = workers
-        self.executor = self._start()
+        self.executor = self._kept.pop(workers, None) or self._start()
+        self.futures = []
 
     def _start(self):
         context = get_context("forkserver")
@@ -35,7 +42,9 @@ class LocalPool:
         return self.workers
 
     def submit(self, function, *args):
-        return self.executor.submit(function, *args)
+        future = self.executor.submit(function, *args)
+        self.futures.append(future)
+        return future
 
     def lost_worker(self, error):
         return isinstance(error, BrokenProcessPool)
@@ -44,9 +53,14 @@ class LocalPool:
         """After a worker died: the old pool is unusable, with every run it had."""
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.executor = self._start()
+        self.futures = []
 
     def close(self):
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        if all(future.done() and not future.cancelled() and not isinstance(future.exception(), BrokenProcessPool)
+               for future in self.futures):
+            self._kept[self.workers] = self.executor
+        else:  # a worker died, or a run was left behind (the grader was interrupted): not for the next run
+            self.executor.shutdown(wait=False, cancel_futures=True)
 
 
 class DaskPool:
