@@ -9,6 +9,8 @@ minute, the ratios, and each way's overhead per notebook over the notebook's own
 The cell time is what the kernel spent in the notebook's cells (nbclient's execute_input to
 execute_reply, summed), measured once by executing every submission serially with nbclient in a
 forked kernel (the imports already paid, as the target is: the notebook's own work).
+Each pipeline configuration runs as the instructor runs it, `python -m autograde grade`, in a
+process of its own (a cold start: its workers and fork servers start within the time measured).
 The overhead per notebook is a submission's own time in its worker (the pipeline's record), or
 plain nbgrader's time per notebook, minus its cell time. Not collected by pytest (a timing, not a
 test). Other load on the machine slows everything: the load average is printed before and after.
@@ -17,6 +19,7 @@ import argparse
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 from datetime import datetime
@@ -32,7 +35,8 @@ from bench_grading import build, plain_nbgrader, timed  # noqa: E402
 from autograde.grading.course import cell_scores, available_assignments, notebook_path  # noqa: E402
 from autograde.grading import forked_kernels  # noqa: E402
 from autograde.grading.preprocessors.sandboxed_execute import SandboxKernelManager  # noqa: E402
-from autograde.grading.runner import Settings, grade_class  # noqa: E402
+from autograde.grading.records import read_record  # noqa: E402
+from autograde.grading.runner import Settings  # noqa: E402
 from autograde.grading.sandbox import make_plan  # noqa: E402
 
 
@@ -104,8 +108,12 @@ def main():
             settings = Settings(workers=args.workers, progress=False, kernels=kernels)
             label = f"pipeline, {kernels} kernels, {settings.worker_count()} workers"
             course, _ = build(Path(tmp) / kernels, assignments, args.bad_inputs)
-            times[label], results = timed(lambda: grade_class(course, assignments, None, settings))
-            per_notebook[label] = statistics.mean(r.seconds for r in results)
+            # the instructor's command itself, from a cold start: a process of its own
+            command = [sys.executable, "-m", "autograde", "grade", "--course", str(course), "--kernels", kernels,
+                       "-j", str(settings.worker_count()), "--no-progress", *(f"-a{a}" for a in assignments)]
+            times[label], _ = timed(lambda: subprocess.run(command, check=True, stdout=subprocess.DEVNULL))
+            records = [read_record(course, a, s) for a, s in students]
+            per_notebook[label] = statistics.mean(r.seconds for r in records)
             if serial_scores is not None:
                 same[label] = all(cell_scores(course, a) == serial_scores[a] for a in assignments)
             print(f"  {label}: {times[label]:.0f} s", flush=True)

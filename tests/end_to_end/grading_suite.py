@@ -19,7 +19,9 @@ from autograde.grading.reports.feedback import generate
 from autograde.grading.runner import Settings, grade_class
 from autograde.grading.samples import variants
 
-PIPELINE = Settings(workers=2, cell_timeout=60, notebook_timeout=300, progress=False)
+# Every suite's settings: one memory limit, so that the workers and fork servers a test process keeps
+# between runs serve them all (the demo's limit: enough for every chapter).
+PIPELINE = Settings(workers=2, cell_timeout=60, notebook_timeout=300, memory_mb=2048, progress=False)
 
 
 @pytest.mark.nbgrader

@@ -8,6 +8,7 @@ graded cell, and grading without a sandbox is refused unless asked for, then fla
 PipelineSuite is mixed into one chapter's test class next to GradingSuite (test_grading_01_chain_rule.py).
 """
 import csv
+import dataclasses
 import html
 import json
 import os
@@ -28,13 +29,14 @@ from autograde.grading.course import (
 from autograde.grading.reports.export import export
 from autograde.grading.reports.feedback import generate
 from autograde.grading.records import read_record
-from autograde.grading.runner import WORKER_DIED, Settings, grade_class
+from autograde.grading.runner import WORKER_DIED, grade_class
 from autograde.grading.samples import variants
 from autograde.grading.samples.bad_inputs import BAD_INPUTS, PROBES
 from autograde.grading.sandbox import PACKAGE_DIR
+from grading_suite import PIPELINE
 
 # short enough for the endless loop, long enough for a loaded 2-core machine
-LIMITS = Settings(workers=2, cell_timeout=6, notebook_timeout=12, memory_mb=1536, progress=False)
+LIMITS = dataclasses.replace(PIPELINE, cell_timeout=6, notebook_timeout=12)
 
 
 def page_text(path):

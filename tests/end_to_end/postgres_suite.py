@@ -17,11 +17,11 @@ from autograde.grading.gradebook import DB_URL_VARIABLE, db_url
 from autograde.grading.reports.export import export
 from autograde.grading.reports.feedback import generate
 from autograde.grading.reports.summary import table
-from autograde.grading.runner import Settings, grade_class
+from autograde.grading.runner import grade_class
 from autograde.grading.samples import variants
+from grading_suite import PIPELINE
 from pg_server import postgres
 
-SETTINGS = Settings(workers=2, cell_timeout=30, notebook_timeout=120, progress=False)
 
 
 class PostgresSuite:
@@ -49,7 +49,7 @@ class PostgresSuite:
             generate_release(course, cls.assignment)  # nbgrader itself, in a subprocess: it reads the variable too
             for variant in variants(cls.assignment):
                 submit(course, cls.assignment, variant.name, variant.build(cls.assignment))
-            grade_class(course, settings=SETTINGS)
+            grade_class(course, settings=PIPELINE)
         return course
 
     def test_the_gradebook_is_on_the_server(self, on_postgres, use_database):
@@ -90,7 +90,7 @@ class PostgresSuite:
 
         assistant = threading.Thread(target=grade_by_hand)
         assistant.start()
-        results = grade_class(on_postgres, [self.assignment], students, SETTINGS)
+        results = grade_class(on_postgres, [self.assignment], students, PIPELINE)
         assistant.join()
         assert all(r.graded for r in results), [(r.student, r.reason) for r in results]
         with Gradebook(database) as gb:

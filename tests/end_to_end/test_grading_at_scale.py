@@ -1,9 +1,10 @@
 import pytest
 
 from autograde.grading.course import submit
-from autograde.grading.runner import Settings, grade_class
+from autograde.grading.runner import grade_class
 from autograde.grading.samples import variants
 from dask_suite import DaskSuite
+from grading_suite import PIPELINE
 from postgres_suite import PostgresSuite
 
 
@@ -21,6 +22,6 @@ class TestChainRuleAtScale(PostgresSuite, DaskSuite):
         course = released(tmp_path_factory.mktemp("baseline"), cls.assignment)
         for variant in variants(cls.assignment):
             submit(course, cls.assignment, variant.name, variant.build(cls.assignment))
-        results = grade_class(course, settings=Settings(workers=2, progress=False))
+        results = grade_class(course, settings=PIPELINE)
         assert all(r.graded for r in results), [(r.student, r.reason) for r in results if not r.graded]
         return course
