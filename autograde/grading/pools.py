@@ -15,6 +15,15 @@ from multiprocessing import get_context
 from . import worker
 
 
+_kept = {}  # workers -> the executor of this process's last local run
+
+
+def shutdown_kept():
+    """Stop the pool kept from the last run: the next run starts its workers afresh (as a new process would)."""
+    while _kept:
+        _kept.popitem()[1].shutdown(wait=True)
+
+
 class LocalPool:
     """Processes forked from multiprocessing's fork server, a fresh interpreter that has imported the
     worker once (nothing of the instructor's process leaks into them, as with spawned processes, but
@@ -26,11 +35,10 @@ class LocalPool:
     down when the process exits."""
 
     retries_elsewhere = False
-    _kept = {}  # workers -> the executor of this process's last run
 
     def __init__(self, workers):
         self.workers = workers
-        self.executor = self._kept.pop(workers, None) or self._start()
+        self.executor = _kept.pop(workers, None) or self._start()
         self.futures = []
 
     def _start(self):
@@ -58,7 +66,7 @@ class LocalPool:
     def close(self):
         if all(future.done() and not future.cancelled() and not isinstance(future.exception(), BrokenProcessPool)
                for future in self.futures):
-            self._kept[self.workers] = self.executor
+            _kept[self.workers] = self.executor
         else:  # a worker died, or a run was left behind (the grader was interrupted): not for the next run
             self.executor.shutdown(wait=False, cancel_futures=True)
 
