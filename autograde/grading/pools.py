@@ -18,12 +18,6 @@ from . import worker
 _kept = {}  # workers -> the executor of this process's last local run
 
 
-def shutdown_kept():
-    """Stop the pool kept from the last run: the next run starts its workers afresh (as a new process would)."""
-    while _kept:
-        _kept.popitem()[1].shutdown(wait=True)
-
-
 class LocalPool:
     """Processes forked from multiprocessing's fork server, a fresh interpreter that has imported the
     worker once (nothing of the instructor's process leaks into them, as with spawned processes, but
