@@ -187,6 +187,7 @@ class PipelineSuite:
         shutil.copytree(pipeline[0], course)
         students = ["fork_overwritten", "invalid_json", "deleted_cells"]
         assert generate(course, [self.assignment], students) == 3
+        assert {folder.name for folder in (course / "feedback").iterdir()} == set(students)  # nobody else's
         master = nbformat.read(notebook_path(ROOT, "source", self.assignment), as_version=4)
         visible = nbformat.read(notebook_path(ROOT, "release", self.assignment), as_version=4)
         shown_anyway = {line.strip() for cell in visible.cells for line in cell.source.splitlines()}
