@@ -161,7 +161,8 @@ def _value_text(name, got, expected, ok, rtol, atol, cause):
     err_for_worst = np.where(np.isnan(err), np.inf, err)
     worst = np.unravel_index(int(np.argmax(err_for_worst)), got.shape) if got.ndim else ()
     wrong = bad & (expected != 0)  # relative error is undefined where the reference is 0
-    rel = float(np.max(err_for_worst[wrong] / np.abs(expected[wrong]))) if wrong.any() else None
+    with np.errstate(over="ignore"):  # against a subnormal reference the relative error is infinite: say so
+        rel = float(np.max(err_for_worst[wrong] / np.abs(expected[wrong]))) if wrong.any() else None
     where = f"{name}[{', '.join(map(str, worst))}]" if got.ndim else name
     lines = [
         f"{name} is wrong in {int(bad.sum())} of {got.size} entries." if got.size > 1 else f"{name} is wrong.",
