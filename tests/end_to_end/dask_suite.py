@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from autograde.grading.course import cell_scores, submit
+from autograde.grading.course import cell_scores
 from autograde.grading.records import records_root
 from autograde.grading.runner import Settings, grade_class
 from autograde.grading.samples import variants
+from grading_suite import submit_variants
 
 DASK = str(Path(sys.executable).parent / "dask")
 
@@ -68,10 +69,7 @@ class DaskSuite:
     @pytest.fixture(scope="class")
     @classmethod
     def dask_course(cls, tmp_path_factory, released):
-        course = released(tmp_path_factory.mktemp("dask_course"), cls.assignment)
-        for variant in variants(cls.assignment):
-            submit(course, cls.assignment, variant.name, variant.build(cls.assignment))
-        return course
+        return submit_variants(released(tmp_path_factory.mktemp("dask_course"), cls.assignment), cls.assignment)
 
     def test_a_dask_cluster_grades_like_local_workers_and_survives_a_lost_worker(self, cluster, dask_course, baseline):
         address, processes = cluster

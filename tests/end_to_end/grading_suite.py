@@ -24,6 +24,13 @@ from autograde.grading.samples import variants
 PIPELINE = Settings(workers=2, cell_timeout=60, notebook_timeout=300, memory_mb=2048, progress=False)
 
 
+def submit_variants(course, assignment):
+    """The chapter's sample submissions, each under its own student id, handed in to `course`."""
+    for variant in variants(assignment):
+        submit(course, assignment, variant.name, variant.build(assignment))
+    return course
+
+
 @pytest.mark.nbgrader
 class GradingSuite:
     assignment = None  # set by each chapter's subclass
@@ -33,9 +40,7 @@ class GradingSuite:
     @classmethod
     def graded(cls, tmp_path_factory, released):
         assignment = cls.assignment
-        workdir = released(tmp_path_factory.mktemp(assignment), assignment)
-        for variant in variants(assignment):
-            submit(workdir, assignment, variant.name, variant.build(assignment))
+        workdir = submit_variants(released(tmp_path_factory.mktemp(assignment), assignment), assignment)
         if cls.serial_nbgrader:
             nbgrader(workdir, "autograde", assignment)
         else:

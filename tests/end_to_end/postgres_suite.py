@@ -12,14 +12,14 @@ import time
 import pytest
 from nbgrader.api import Gradebook
 
-from autograde.grading.course import ASSIGNMENTS, cell_scores, generate_release, make_course, manual_grade_ids, submit
+from autograde.grading.course import ASSIGNMENTS, cell_scores, generate_release, make_course, manual_grade_ids
 from autograde.grading.gradebook import DB_URL_VARIABLE, db_url
 from autograde.grading.reports.export import export
 from autograde.grading.reports.feedback import generate
 from autograde.grading.reports.summary import table
 from autograde.grading.runner import grade_class
 from autograde.grading.samples import variants
-from grading_suite import PIPELINE
+from grading_suite import PIPELINE, submit_variants
 from pg_server import postgres
 
 
@@ -47,8 +47,7 @@ class PostgresSuite:
             patch.setenv(DB_URL_VARIABLE, database)
             course = make_course(tmp_path_factory.mktemp("postgres"), [cls.assignment])
             generate_release(course, cls.assignment)  # nbgrader itself, in a subprocess: it reads the variable too
-            for variant in variants(cls.assignment):
-                submit(course, cls.assignment, variant.name, variant.build(cls.assignment))
+            submit_variants(course, cls.assignment)
             grade_class(course, settings=PIPELINE)
         return course
 

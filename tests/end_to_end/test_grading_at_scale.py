@@ -1,10 +1,8 @@
 import pytest
 
-from autograde.grading.course import submit
 from autograde.grading.runner import grade_class
-from autograde.grading.samples import variants
 from dask_suite import DaskSuite
-from grading_suite import PIPELINE
+from grading_suite import PIPELINE, submit_variants
 from postgres_suite import PostgresSuite
 
 
@@ -19,9 +17,7 @@ class TestChainRuleAtScale(PostgresSuite, DaskSuite):
     @pytest.fixture(scope="class")
     @classmethod
     def baseline(cls, tmp_path_factory, released):
-        course = released(tmp_path_factory.mktemp("baseline"), cls.assignment)
-        for variant in variants(cls.assignment):
-            submit(course, cls.assignment, variant.name, variant.build(cls.assignment))
+        course = submit_variants(released(tmp_path_factory.mktemp("baseline"), cls.assignment), cls.assignment)
         results = grade_class(course, settings=PIPELINE)
         assert all(r.graded for r in results), [(r.student, r.reason) for r in results if not r.graded]
         return course
