@@ -25,6 +25,7 @@ from tqdm import tqdm
 from . import course_guard, gradebook, pools, worker
 from .course import CourseError
 from .flags import notebook_flags
+from .preprocessors.sandboxed_execute import SandboxKernelManager
 from .records import Record, write_record
 from .sandbox import SandboxUnavailable, make_plan
 
@@ -165,7 +166,8 @@ class Run:
     def overrides(self):
         values = self.settings.overrides(self.plan)
         # the worker must know before building the working copy whether it goes into a fork server's slot
-        values.setdefault("SandboxKernelManager.kernels", self.config.SandboxKernelManager.get("kernels", "forked"))
+        values.setdefault("SandboxKernelManager.kernels", self.config.SandboxKernelManager.get(
+            "kernels", SandboxKernelManager.kernels.default_value))
         return values
 
 
