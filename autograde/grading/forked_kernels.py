@@ -1,13 +1,14 @@
 """Forked kernels: each submission's kernel is a fresh child of a warm fork server (forkserver.py).
 
 The grading worker owns one fork server for its whole life (`server_for(overrides)`), started
-through the sandbox launcher like a kernel (bubblewrap, Landlock, the kernels' user, rlimits), with
-two folders bound into its sandbox: a kernel folder (connection files and ipc sockets) and a
-"slot", where the worker builds each submission's working copy (`slot(overrides)`). For each
-notebook, SandboxKernelManager replaces jupyter_client's LocalProvisioner by ForkedProvisioner:
-its launch asks the server to fork a kernel instead of starting a process, and its process
-(ForkedProcess) polls, signals and kills through the server, with Popen's return codes (negative:
-the signal that killed it), which SandboxedExecute._death_cause reads as for any kernel.
+through the sandbox launcher like a kernel (bubblewrap, Landlock, the kernels' user, the rlimits but
+the address space, which each kernel sets for itself), with two folders bound into its sandbox: a
+kernel folder (connection files and ipc sockets) and a "slot", where the worker builds each
+submission's working copy (`slot(overrides)`). For each notebook, SandboxKernelManager replaces
+jupyter_client's LocalProvisioner by ForkedProvisioner: its launch asks the server to fork a kernel
+instead of starting a process, and its process (ForkedProcess) polls, signals and kills through the
+server, with Popen's return codes (negative: the signal that killed it), which
+SandboxedExecute._death_cause reads as for any kernel.
 After each submission the server kills every other process of its pid namespace and empties /tmp,
 and the worker empties the slot. A server that died is started again for the next submission.
 
@@ -55,7 +56,7 @@ class ForkServer:
         self.lock = threading.Lock()
         self.process = None
         self.kernel_dir = self.slot = None
-        self.count = 0
+        self.count = self.extra_mb = 0
 
     @property
     def key(self):
@@ -65,7 +66,9 @@ class ForkServer:
         self.kernel_dir = tempfile.mkdtemp(prefix="agk-", dir=private_base())
         self.slot = slot
         ours, theirs = socket.socketpair()
-        command = sandbox.launcher_command(self.plan, self.memory_mb, self.file_mb, self.threads, self.kernel_dir) + [
+        # no address-space limit on the server itself: each kernel sets its own (forkserver.become_kernel),
+        # which may be above this one's since it counts what the server loaded for kernels
+        command = sandbox.launcher_command(self.plan, 0, self.file_mb, self.threads, self.kernel_dir) + [
             sys.executable, "-m", "autograde.grading.forkserver", "--fd", str(theirs.fileno()),
             "--log", os.path.join(self.kernel_dir, "forkserver.log"), "--keep", self.kernel_dir, "--keep", self.slot]
         env = {**os.environ}
@@ -81,6 +84,7 @@ class ForkServer:
         if not reply.get("ready") or reply.get("threads") != 1:
             self.stop()
             raise ServerDied(f"the fork server did not start cleanly: {reply}")
+        self.extra_mb = reply["extra_mb"]  # what each kernel's memory limit adds for the server's extra imports
         if os.geteuid() == 0:  # the slot and kernel folder stay the grader's: a kernel writes only in its own
             for folder in (self.slot, self.kernel_dir):
                 os.chown(folder, 0, 0)

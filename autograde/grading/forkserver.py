@@ -1,9 +1,10 @@
 """A fork server for student kernels: `python -m autograde.grading.forkserver --fd N`.
 
 A grading worker starts one through the sandbox launcher (autograde.grading.sandbox), so it runs
-inside bubblewrap as the kernels' user, with Landlock, no network, its own pid namespace and the
-same rlimits as a kernel. It pays the slow imports once (ipykernel, numpy, torch, matplotlib and
-what autograde.chapters imports), then, for each submission, forks one child that becomes that submission's
+inside bubblewrap as the kernels' user, with Landlock, no network, its own pid namespace and a
+kernel's rlimits except the address space, which each kernel sets for itself. It pays the slow
+imports once (ipykernel, numpy, torch, matplotlib, what autograde.chapters imports and what
+kernels import on first use), then, for each submission, forks one child that becomes that submission's
 kernel: the child drops everything of the server (its control socket), reseeds what a fresh
 process would have seeded differently, applies the per-kernel limits and a Landlock domain of its
 own (writes only under its working directory, its kernel folder and /tmp; no signal to, no ptrace
@@ -39,12 +40,20 @@ PR_SET_DUMPABLE = 4
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"  # what ipykernel sets in a fresh kernel
 WARM = ("numpy", "torch", "matplotlib", "matplotlib.pyplot", "IPython", "ipykernel.kernelapp",
         "ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel.debugger", "autograde", "autograde.check")
-# Not scikit-learn, which chapters 3 to 5 load for the digits: its libraries take 160 MB of address
-# space, which a kernel of chapter 1 or 2 would then lack under its memory limit (a fresh one does not).
+# What kernels import on first use, some chapters only: torch's first backward with an upstream
+# gradient imports torch.fx's symbolic shapes (and sympy), IPython's first traceback stack_data and
+# pygments, chapter 2 scipy, chapters 3 to 5 scikit-learn for the digits, the first figure
+# matplotlib's inline backend. Loaded here too, and
+# their address space is added to each kernel's memory limit (extra_mb), so that a kernel that
+# never uses them has the room a fresh kernel would have.
+ON_FIRST_USE = ("torch.fx.experimental.symbolic_shapes", "stack_data", "pygments.lexers.python",
+                "pygments.formatters.terminal256", "pygments.formatters.html", "scipy.special",
+                "sklearn.datasets", "sklearn.model_selection", "matplotlib_inline.backend_inline")
 
 
 def warm():
-    """Import what every kernel imports, without starting a thread or running an operation."""
+    """Import what kernels import, without starting a thread or running an operation. Returns the
+    MB of address space that ON_FIRST_USE took."""
     os.environ.setdefault("MPLBACKEND", INLINE_BACKEND)  # as ipykernel would, before matplotlib reads it
     import importlib
     import pkgutil
@@ -56,6 +65,14 @@ def warm():
     try:
         for name in WARM:
             importlib.import_module(name)
+        before = address_space_mb()
+        for name in ON_FIRST_USE:
+            try:
+                importlib.import_module(name)
+            except ImportError:  # not installed here: a kernel that needs it fails as a fresh one would
+                pass
+        extra_mb = address_space_mb() - before
+        rehearse_a_traceback()
     finally:
         if wanted is None:
             del os.environ["OPENBLAS_NUM_THREADS"]
@@ -73,6 +90,32 @@ def warm():
             importlib.import_module(name)
         except Exception:  # noqa: BLE001
             pass
+    return extra_mb
+
+
+def rehearse_a_traceback():
+    """Format one traceback as IPython formats a student's error, so that each kernel inherits the
+    caches its first error would fill (inspect's map of module files, pygments' compiled lexers):
+    0.1 s of every kernel with an error, spent once here."""
+    import linecache
+
+    from IPython.core.ultratb import VerboseTB
+
+    source = "def rehearsal():\n    raise ValueError('a rehearsal')\n"
+    linecache.cache["<rehearsal>"] = (len(source), None, source.splitlines(True), "<rehearsal>")
+    namespace = {}
+    exec(compile(source, "<rehearsal>", "exec"), namespace)
+    try:
+        namespace["rehearsal"]()
+    except ValueError:
+        VerboseTB().structured_traceback(*sys.exc_info())
+    finally:
+        del linecache.cache["<rehearsal>"]
+
+
+def address_space_mb():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) // 1024 for line in status if line.startswith("VmSize:"))
 
 
 def thread_count():
@@ -87,8 +130,8 @@ def set_dumpable(value):
 
 
 class Server:
-    def __init__(self, channel):
-        self.channel = channel
+    def __init__(self, channel, extra_mb=0):
+        self.channel, self.extra_mb = channel, extra_mb
         self.reader = channel.makefile("rb")
         self.children = {}   # pid -> returncode (None while running)
 
@@ -113,7 +156,7 @@ class Server:
             code = 1
             try:
                 self.channel.close()
-                code = become_kernel(request)
+                code = become_kernel(request, self.extra_mb)
             except SystemExit as exit_:
                 code = exit_.code if isinstance(exit_.code, int) else 1
             except BaseException:  # noqa: BLE001 (whatever happens, the child never returns into the server)
@@ -181,7 +224,7 @@ class Server:
     bound = ()  # folders under /tmp that are bind mounts of the grader's (kernel folder, slot): kept
 
 
-def become_kernel(request):
+def become_kernel(request, extra_mb=0):
     """In the child: leave nothing of the server's, then run the kernel until it is shut down."""
     set_dumpable(True)  # its own /proc entries stay its own (the server is not dumpable)
     os.setsid()
@@ -190,7 +233,8 @@ def become_kernel(request):
     os.environ.update(request["env"])
     from autograde.grading import landlock, sandbox
 
-    sandbox.set_limits(request.get("memory_mb", 0), request.get("file_mb", 0))
+    memory_mb = request.get("memory_mb", 0)
+    sandbox.set_limits(memory_mb + extra_mb if memory_mb else 0, request.get("file_mb", 0))
     rules = request.get("landlock")
     if rules:  # a domain of its own inside the server's: no signal, no ptrace out of it
         landlock.restrict(rules["readable"], rules["writable"], refuse_tcp=False)
@@ -256,11 +300,10 @@ def main(argv=None):
         os.close(fd)
     channel = socket.socket(fileno=args.fd)
     set_dumpable(False)  # a kernel of the same user can neither ptrace it nor read its memory
-    warm()
-    server = Server(channel)
+    server = Server(channel, extra_mb=warm())
     Server.bound = tuple(args.keep)
-    channel.sendall(json.dumps({"ok": True, "ready": True, "pid": os.getpid(), "threads": thread_count()}).encode()
-                    + b"\n")
+    channel.sendall(json.dumps({"ok": True, "ready": True, "pid": os.getpid(), "threads": thread_count(),
+                                "extra_mb": server.extra_mb}).encode() + b"\n")
     server.serve()
 
 

@@ -14,7 +14,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 from traitlets.config import Config
 
 from autograde.cause import MIME as CAUSE_MIME
-from autograde.grading import forked_kernels, sandbox
+from autograde.grading import forked_kernels, forkserver, sandbox
 from autograde.grading.preprocessors.sandboxed_execute import SandboxKernelManager
 
 PLAN = sandbox.make_plan()
@@ -86,8 +86,22 @@ def test_a_kernel_is_a_child_of_the_warm_server_and_sees_only_it():
     assert ppid == str(server.request("ping")["pid"]) and pid != ppid
     assert torch_loaded == numpy_loaded == "True"  # paid once, in the server
     assert set(json.loads(texts[1])) <= {1, int(ppid), int(pid)}  # its own pid namespace: bwrap, the server, itself
-    assert int(texts[2]) == MEMORY_MB
+    assert int(texts[2]) == MEMORY_MB + server.extra_mb
     assert texts[3].split() == ["True", "module://matplotlib_inline.backend_inline"]
+
+
+def test_what_kernels_import_on_first_use_is_loaded_and_not_counted_against_their_memory():
+    """scikit-learn, sympy (torch's first backward) and the rest of ON_FIRST_USE come with the fork;
+    each kernel's address-space limit is raised by what they took in the server, so a kernel that
+    never uses them has the room a fresh kernel has."""
+    texts, _ = run("import sys\nprint(sorted(n for n in %r if n in sys.modules))" % (forkserver.ON_FIRST_USE,),
+                   "import resource\nprint(resource.getrlimit(resource.RLIMIT_AS)[0] // 2**20)")
+    server = forked_kernels._server
+    assert eval(texts[0]) == sorted(forkserver.ON_FIRST_USE)
+    assert server.extra_mb > 50  # scikit-learn's and scipy's libraries alone take more
+    assert int(texts[1]) == MEMORY_MB + server.extra_mb
+    fresh, _ = run("import resource\nprint(resource.getrlimit(resource.RLIMIT_AS)[0] // 2**20)", kernels="fresh")
+    assert int(fresh[0]) == MEMORY_MB
 
 
 def test_each_kernel_has_its_own_random_state():

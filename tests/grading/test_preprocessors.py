@@ -181,3 +181,17 @@ def test_memory_held_by_a_memory_bomb_is_released_for_the_next_cells(tmp_path):
     assert bombed.outputs[-1].ename == "MemoryError"
     assert after.outputs[0].text == "ok\n"  # the bomb's list, kept alive by its traceback, was let go
     assert codes(out) == ["M"]
+
+
+def test_kernel_sockets_retry_a_connection_every_few_milliseconds():
+    """The client connects as soon as a kernel is started, usually before the kernel listens: ZeroMQ's
+    default retry after 100 ms would be most of a forked kernel's start."""
+    import zmq
+
+    from autograde.grading.preprocessors.sandboxed_execute import RECONNECT_MS, SandboxKernelManager
+
+    manager = SandboxKernelManager()
+    client = manager.client()  # its context lives as long as it does
+    for context in (manager.context, client.context):
+        with context.socket(zmq.DEALER) as socket:
+            assert socket.getsockopt(zmq.RECONNECT_IVL) == RECONNECT_MS < 100

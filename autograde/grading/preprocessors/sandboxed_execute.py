@@ -7,6 +7,7 @@ import time
 import uuid
 from queue import Empty
 
+import zmq.asyncio
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -29,6 +30,9 @@ def _autograde_release_memory():
 _autograde_release_memory()
 del _autograde_release_memory
 """
+# The client connects as soon as the kernel is started, usually before the kernel has bound its
+# sockets; ZeroMQ then retries after its default 100 ms, most of a forked kernel's start.
+RECONNECT_MS = 10
 MEMORY_SIGNS = ("MemoryError", "can't allocate memory", "Unable to allocate", "bad_alloc", "out of memory")
 
 
@@ -64,6 +68,19 @@ class SandboxKernelClient(AsyncKernelClient):
 
     wait_for_ready = _async_wait_for_ready  # jupyter_client aliases the base's method here
 
+    @default("context")
+    def _context_default(self):
+        return quick_reconnecting_context(self)
+
+
+def quick_reconnecting_context(owner):
+    """A ZeroMQ context of `owner`'s own (destroyed with it) whose sockets retry a connection every
+    RECONNECT_MS."""
+    owner._created_context = True
+    context = zmq.asyncio.Context()
+    context.setsockopt(zmq.RECONNECT_IVL, RECONNECT_MS)
+    return context
+
 
 class SandboxKernelManager(AsyncKernelManager):
     """Starts each kernel through autograde.grading.sandbox: bubblewrap and/or Landlock when they can
@@ -93,6 +110,10 @@ class SandboxKernelManager(AsyncKernelManager):
     @default("client_factory")
     def _client_factory_default(self):
         return SandboxKernelClient
+
+    @default("context")
+    def _context_default(self):
+        return quick_reconnecting_context(self)
 
     @property
     def plan(self):
@@ -136,11 +157,15 @@ class SandboxKernelManager(AsyncKernelManager):
 
     cleanup_resources = _async_cleanup_resources  # jupyter_client aliases the base's method here
 
-    async def _async_finish_shutdown(self, waittime=None, pollinterval=0.01, restart=False):
-        # a kernel asked to shut down is gone in milliseconds: look every 10 ms, not jupyter_client's 100
+    # A kernel asked to shut down, or killed, is gone in milliseconds: look every 5 ms, not
+    # jupyter_client's 100.
+    async def _async_finish_shutdown(self, waittime=None, pollinterval=0.005, restart=False):
         await super()._async_finish_shutdown(waittime, pollinterval, restart)
 
     finish_shutdown = _async_finish_shutdown
+
+    async def _async_wait(self, pollinterval=0.005):
+        await super()._async_wait(pollinterval)
 
 
 class SandboxedExecute(Execute):
