@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 
 import nbformat
+from traitlets.config import Config
+from traitlets.config.loader import PyFileConfigLoader
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,6 +53,21 @@ def make_course(workdir, assignments, root=ROOT):
     return workdir
 
 
+def course_config(config_file, overrides=None):
+    """The course's nbgrader config with `overrides` ({"Section.trait": value}) applied."""
+    path = Path(config_file)
+    config = PyFileConfigLoader(path.name, path=str(path.parent)).load_config()
+    extra = Config()
+    for key, value in (overrides or {}).items():
+        section, trait = key.rsplit(".", 1)
+        target = extra
+        for part in section.split("."):
+            target = target[part]
+        target[trait] = value
+    config.merge(extra)
+    return config
+
+
 def put_interpreter_tools_on_path():
     """nbgrader runs `alembic` by name when it creates a gradebook; a virtual environment used
     without activating it (`.venv/bin/python -m ...`) has it only next to its interpreter."""
@@ -72,7 +89,28 @@ def nbgrader(workdir, *args, timeout=3600):
 
 
 def generate_release(workdir, assignment):
-    nbgrader(workdir, "generate_assignment", assignment, "--force")
+    """`nbgrader generate_assignment --force <assignment>`, run in this process (nbgrader's own
+    converter with the course's config): source/ -> release/, the assignment into the gradebook."""
+    from nbgrader.converters import GenerateAssignment
+    from nbgrader.coursedir import CourseDirectory
+    from nbgrader.utils import capture_log
+
+    from .gradebook import stamped_in_process
+
+    config = course_config(Path(workdir) / "nbgrader_config.py")
+    config.CourseDirectory.root = str(Path(workdir).resolve())
+    config.CourseDirectory.assignment_id = assignment
+    here = os.getcwd()  # nbgrader changes into the course folder
+    try:
+        converter = GenerateAssignment(coursedir=CourseDirectory(config=config), config=config)
+        converter.force = True
+        with stamped_in_process():
+            result = capture_log(converter)
+    finally:
+        os.chdir(here)
+    if not result["success"]:
+        raise NbgraderFailed(f"nbgrader generate_assignment {assignment} failed:\n{result.get('log', '')}\n"
+                             f"{result.get('error', '')}")
     return notebook_path(workdir, "release", assignment)
 
 

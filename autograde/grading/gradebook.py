@@ -13,7 +13,7 @@ import functools
 import os
 import sqlite3
 import warnings
-from contextlib import nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from unittest.mock import patch
@@ -45,10 +45,25 @@ def db_url(course):
 
 @functools.lru_cache(maxsize=None)
 def _configured_url(course, _environment):
-    from .worker import course_config  # reading the config runs it: once per course and setting
+    from .course import course_config  # reading the config runs it: once per course and setting
     config_file = Path(course) / "nbgrader_config.py"
     configured = course_config(config_file).CourseDirectory.get("db_url") if config_file.is_file() else None
     return configured or f"sqlite:///{Path(course) / 'gradebook.db'}"
+
+
+@contextmanager
+def stamped_in_process():
+    """nbgrader stamps a new gradebook with the schema version it gets by running `alembic heads`
+    in a subprocess (2 s here): within this, it gets it from alembic's library in this process."""
+    import nbgrader
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(nbgrader.__file__).parent / "alembic"))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    with patch("nbgrader.api.get_alembic_version", return_value=head):
+        yield head
 
 
 def gradebook_file(course):
@@ -130,12 +145,7 @@ def template(course, target):
     grading worker gets, whatever database the course's gradebook lives in."""
     url = f"sqlite:///{target}"
     source, copy = create_engine(db_url(course)), create_engine(url)
-    with source.connect() as read:
-        version = (read.execute(text("SELECT version_num FROM alembic_version")).scalar()
-                   if inspect(read).has_table("alembic_version") else None)
-    # nbgrader makes the tables and stamps the schema version, which it asks `alembic heads` for in a
-    # subprocess (2 s here): the course's gradebook, made by the same nbgrader, already says it
-    with patch("nbgrader.api.get_alembic_version", return_value=version) if version else nullcontext():
+    with stamped_in_process():
         Gradebook(url).close()
     tables = [table for table in Base.metadata.sorted_tables if table.name in DEFINITIONS]
     with source.connect() as read, copy.begin() as write:

@@ -23,7 +23,7 @@ from nbgrader.utils import parse_utc
 from tqdm import tqdm
 
 from . import course_guard, gradebook, pools, worker
-from .course import CourseError
+from .course import CourseError, course_config
 from .flags import notebook_flags
 from .preprocessors.sandboxed_execute import SandboxKernelManager
 from .records import Record, write_record
@@ -124,7 +124,7 @@ def grade_class(course, assignments=None, students=None, settings=None):
     course = Path(course).resolve()
     settings = settings or Settings()
     released = check_course(course, assignments)
-    plan = settings.plan(worker.course_config(course / "nbgrader_config.py"))
+    plan = settings.plan(course_config(course / "nbgrader_config.py"))
     todo = find_submissions(course, released, assignments, students)
     if not todo:
         return []
@@ -139,7 +139,7 @@ def worker_died(key):
 class Run:
     def __init__(self, course, run_dir, released, settings, plan):
         self.course, self.released, self.settings, self.plan = course, released, settings, plan
-        self.config = worker.course_config(course / "nbgrader_config.py")
+        self.config = course_config(course / "nbgrader_config.py")
         template = run_dir / "template.db"
         gradebook.template(course, template)
         self.template = template.read_bytes()  # what every job carries, with the config's text

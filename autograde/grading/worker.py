@@ -22,11 +22,10 @@ from nbgrader.converters import Autograde
 from nbgrader.converters.base import NbGraderException
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import AssignLatePenalties, SaveAutoGrades
-from traitlets.config import Config
-from traitlets.config.loader import PyFileConfigLoader
 from traitlets.utils.importstring import import_item
 
 from . import forked_kernels
+from .course import course_config
 from .gradebook import DB_URL_VARIABLE, quiet_sqlalchemy
 
 quiet_sqlalchemy()  # this module is what a worker process imports
@@ -58,21 +57,6 @@ class Outcome:
     @property
     def key(self):
         return self.assignment, self.student
-
-
-def course_config(config_file, overrides=None):
-    """The course's nbgrader config with `overrides` ({"Section.trait": value}) applied."""
-    path = Path(config_file)
-    config = PyFileConfigLoader(path.name, path=str(path.parent)).load_config()
-    extra = Config()
-    for key, value in (overrides or {}).items():
-        section, trait = key.rsplit(".", 1)
-        target = extra
-        for part in section.split("."):
-            target = target[part]
-        target[trait] = value
-    config.merge(extra)
-    return config
 
 
 def unreadable_reason(path):

@@ -269,7 +269,8 @@ def test_the_worker_leaves_the_scores_to_the_parent():
     the two that write scores, which the parent runs once."""
     from nbgrader.preprocessors import AssignLatePenalties, LimitOutput, SaveAutoGrades
 
-    from autograde.grading.worker import course_config, writes_scores
+    from autograde.grading.course import course_config
+    from autograde.grading.worker import writes_scores
     steps = course_config(ROOT / "nbgrader_config.py").Autograde.autograde_preprocessors
     writers = [step for step in steps if writes_scores(step)]
     assert len(writers) == 2 and all(isinstance(step, str) for step in writers)
@@ -277,8 +278,8 @@ def test_the_worker_leaves_the_scores_to_the_parent():
 
 
 def test_the_workers_gradebook_template_is_stamped_as_nbgrader_stamps_and_has_no_students(tmp_path):
-    """The template takes the schema version from the course's gradebook instead of asking `alembic
-    heads` again: it must be the version nbgrader itself stamps, with the assignments and no students."""
+    """The template gets the schema version from alembic in-process instead of nbgrader's `alembic
+    heads` subprocess: it must be the version nbgrader itself stamps, with the assignments and no students."""
     import sqlite3
 
     from nbgrader.api import Gradebook, get_alembic_version

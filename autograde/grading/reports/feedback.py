@@ -12,7 +12,7 @@ from nbgrader.converters.base import NbGraderException
 from nbgrader.coursedir import CourseDirectory
 
 from ..flags import LEGEND
-from ..worker import course_config
+from ..course import course_config
 from ..records import read_record, recorded_submissions
 
 
