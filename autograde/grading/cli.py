@@ -78,6 +78,7 @@ def parser():
 
     p = command("feedback", run_feedback, "Write feedback/<student>/<assignment>/*.html.")
     selection(p)
+    p.add_argument("-j", "--workers", type=int, default=0, help="pages made at once (default: one per core)")
 
     p = command("export", run_export, "Write grades.csv and cells.csv.")
     p.add_argument("-a", "--assignment", action="append", help="only this assignment (repeatable)")
@@ -198,7 +199,7 @@ def run_feedback(args):
     from .reports.feedback import generate
 
     course = Path(args.course).resolve()
-    count = generate(course, args.assignment, args.student)
+    count = generate(course, args.assignment, args.student, args.workers)
     print(f"wrote {count} feedback pages under {course / 'feedback'}")
 
 
@@ -246,7 +247,7 @@ def run_demo(args):
     start = time.monotonic()
     results = grade_class(workdir, args.assignment, None, settings(args))
     elapsed = time.monotonic() - start
-    pages = generate(workdir, args.assignment)
+    pages = generate(workdir, args.assignment, workers=settings(args).worker_count())
     grades_csv, cells_csv, _ = export(workdir, workdir / "grades", args.assignment)
     print(f"graded {len(results)} notebooks in {elapsed:.0f} s ({60 * len(results) / elapsed:.1f}/min); "
           f"{pages} feedback pages in {workdir / 'feedback'}; grades in {grades_csv.parent}")

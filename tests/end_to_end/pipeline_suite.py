@@ -185,9 +185,14 @@ class PipelineSuite:
     def test_feedback_shows_results_and_messages_but_no_hidden_test(self, pipeline, tmp_path):
         course = tmp_path / "course"
         shutil.copytree(pipeline[0], course)
-        students = ["fork_overwritten", "invalid_json", "deleted_cells"]
-        assert generate(course, [self.assignment], students) == 3
+        students = ["fork_overwritten", "invalid_json", "deleted_cells", "correct"]
+        assert generate(course, [self.assignment], students, workers=2) == 4  # nbgrader's pages in 2 processes
         assert {folder.name for folder in (course / "feedback").iterdir()} == set(students)  # nobody else's
+        alone = tmp_path / "alone"
+        shutil.copytree(pipeline[0], alone)
+        assert generate(alone, [self.assignment], students, workers=1) == 4
+        assert all(page.read_bytes() == (alone / page.relative_to(course)).read_bytes()
+                   for page in (course / "feedback").rglob("*.html"))  # the same pages as from one process
         master = nbformat.read(notebook_path(ROOT, "source", self.assignment), as_version=4)
         visible = nbformat.read(notebook_path(ROOT, "release", self.assignment), as_version=4)
         shown_anyway = {line.strip() for cell in visible.cells for line in cell.source.splitlines()}
