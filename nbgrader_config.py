@@ -9,8 +9,7 @@ formgrader and Assignment List of a `jupyter lab` started in this folder.
 """
 import os
 
-from autograde.grading.course import put_interpreter_tools_on_path
-from autograde.grading.term import exchange_root
+from autograde.grading.course import exchange_root, put_interpreter_tools_on_path
 
 c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
 

@@ -137,7 +137,7 @@ def limits(p, cell_timeout=None, notebook_timeout=None, memory_mb=None, kernels=
 
 
 def settings(args):
-    from .runner import Settings
+    from .settings import Settings
     return Settings(workers=args.workers, cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
                     memory_mb=args.memory_mb, sandbox_user=args.sandbox_user, unsandboxed=args.unsandboxed,
                     scheduler=args.scheduler, progress=not args.no_progress, kernels=args.kernels)
@@ -178,12 +178,15 @@ def run_release(args):
 
 
 def run_grade(args):
+    course = Path(args.course).resolve()
+    start = time.monotonic()
+    run_settings = settings(args)
+    if (course / "nbgrader_config.py").is_file():  # else grade_class says what is wrong
+        run_settings.start_workers(course)  # they warm up while this process imports the grader
     from .runner import grade_class
     from .reports.summary import table
 
-    course = Path(args.course).resolve()
-    start = time.monotonic()
-    results = grade_class(course, args.assignment, args.student, settings(args))
+    results = grade_class(course, args.assignment, args.student, run_settings)
     elapsed = time.monotonic() - start
     if not results:
         print("nothing to grade: no submitted/<student>/<assignment>/ folders match")

@@ -2,6 +2,7 @@
 
 Every nbgrader run here happens in a scratch course folder (its own gradebook, its own
 submitted/ and autograded/), so tests and the demo never touch the repository's files.
+Light to import (the command line reads it first): nbformat and nbgrader load where used.
 """
 import os
 import shutil
@@ -9,7 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import nbformat
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
@@ -23,6 +23,24 @@ ASSIGNMENTS = {
     "04_label_smoothing": "label_smoothing",
     "05_autograd_engine": "autograd_engine",
 }
+
+# What an assignment's kernels import on first use beyond what every kernel does (the grader's
+# digits, for instance): a warm fork server loads them once for the kernels it forks.
+DIGITS = ("scipy.special", "sklearn.datasets", "sklearn.model_selection")
+FIRST_USE_IMPORTS = {
+    "02_softmax_nll": ("scipy.special",),
+    "03_mlp_backprop": DIGITS,
+    "04_label_smoothing": DIGITS,
+    "05_autograd_engine": DIGITS,
+}
+
+
+EXCHANGE_VARIABLE = "BACKPROP_LAB_EXCHANGE"
+
+
+def exchange_root(course):
+    """The course's exchange: $BACKPROP_LAB_EXCHANGE, else <course>/exchange (a folder or a link)."""
+    return Path(os.environ.get(EXCHANGE_VARIABLE) or Path(course).absolute() / "exchange").absolute()
 
 
 class CourseError(RuntimeError):
@@ -116,6 +134,8 @@ def generate_release(workdir, assignment):
 
 def manual_grade_ids(assignment, root=ROOT):
     """Grade ids of the cells a person grades (written answers: graded solution cells) in the master."""
+    import nbformat
+
     master = nbformat.read(notebook_path(root, "source", assignment), as_version=4)
     return {c.metadata["nbgrader"]["grade_id"] for c in master.cells
             if c.metadata.get("nbgrader", {}).get("grade") and c.metadata["nbgrader"].get("solution")}
@@ -123,6 +143,8 @@ def manual_grade_ids(assignment, root=ROOT):
 
 def submit(workdir, assignment, student, notebook):
     """Place a student's notebook (a NotebookNode, or raw bytes/str for broken files)."""
+    import nbformat
+
     path = notebook_path(workdir, "submitted", assignment, student)
     path.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(notebook, (bytes, str)):
@@ -151,6 +173,8 @@ def cell_scores(workdir, assignment):
 
 def cell_messages(workdir, assignment, student):
     """{grade cell id: what the test printed and raised} for one autograded notebook."""
+    import nbformat
+
     path = notebook_path(workdir, "autograded", assignment, student)
     nb = nbformat.read(path, as_version=4)
     messages = {}

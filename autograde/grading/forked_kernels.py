@@ -57,6 +57,7 @@ class ForkServer:
         self.process = None
         self.kernel_dir = self.slot = None
         self.count = self.extra_mb = 0
+        self.loaded = set()  # modules loaded on request (preload)
 
     @property
     def key(self):
@@ -141,6 +142,13 @@ class ForkServer:
             if entry.name != "forkserver.log":
                 shutil.rmtree(entry.path, ignore_errors=True) if entry.is_dir(follow_symlinks=False) else os.unlink(entry.path)
 
+    def preload(self, modules):
+        """Have the server import `modules` (once) for the kernels it forks from now on."""
+        missing = sorted(set(modules) - self.loaded)
+        if missing:
+            self.extra_mb = self.request("preload", modules=missing)["extra_mb"]
+            self.loaded.update(missing)
+
     def new_kernel_dir(self):
         self.count += 1
         path = os.path.join(self.kernel_dir, f"k{self.count}")
@@ -196,6 +204,23 @@ def server_for(plan, memory_mb=0, file_mb=0, threads=0):
     return _server
 
 
+def warm_up(config_file, overrides):
+    """A local grading worker's first act (its pool's initializer): start the fork server its
+    kernels will ask for (the course's config with the run's `overrides`, as (key, value) pairs),
+    while the instructor's process prepares the jobs, instead of in its first job. Nothing when its
+    kernels start fresh. Never fails: if the server cannot start, the first job tries again and
+    says why."""
+    from .course import course_config
+    from .preprocessors.sandboxed_execute import SandboxKernelManager
+
+    try:
+        manager = SandboxKernelManager(config=course_config(config_file, dict(overrides)))
+        if manager.kernels == "forked" and usable(manager.plan):
+            server_for(manager.plan, manager.memory_mb, manager.file_mb, manager.threads)
+    except Exception:  # noqa: BLE001 (an initializer that raises would break the whole pool)
+        _drop_server()
+
+
 def _drop_server():
     global _server
     if _server is not None:
@@ -218,14 +243,19 @@ def stop_server():
         _slot = None
 
 
+_preload = ()  # what the kernels of the submission being graded import on first use
+
+
 @contextmanager
-def slot(kernels="forked"):
+def slot(kernels="forked", preload=()):
     """The folder to build one submission's working copy in, where this process's fork server can
-    show it to a forked kernel; afterwards the server is reset and the slot emptied. With
-    kernels="fresh", None (the caller uses a temporary folder)."""
+    show it to a forked kernel, which will have `preload` imported; afterwards the server is reset
+    and the slot emptied. With kernels="fresh", None (the caller uses a temporary folder)."""
+    global _preload
     if kernels != "forked":
         yield None
         return
+    _preload = tuple(preload)
     folder = slot_dir()
     empty(folder)
     work = tempfile.mkdtemp(dir=folder, prefix="job-")
@@ -298,6 +328,7 @@ class ForkedProvisioner(LocalProvisioner):
             give_to(user, [cwd, env["MPLCONFIGDIR"], kernel_dir, *Path(kernel_dir).iterdir()])
             os.chmod(cwd, 0o711)
             env.update(USER=user, LOGNAME=user)
+        self.server.preload(_preload)
         readable = [*sandbox.readable_paths(), "/proc"]
         writable = [cwd, kernel_dir, *sandbox.DEVICES, "/tmp"]
         reply = self.server.request("fork", connection_file=km.connection_file, cwd=cwd, env=env,

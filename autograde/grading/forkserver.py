@@ -17,6 +17,7 @@ the sandbox leads to it, and the child closes it before any student code runs):
   {"op": "signal", "pid", "signal"}
   {"op": "reset"}                  -> every other process of the namespace killed, /tmp emptied
   {"op": "ping"}                   -> {"pid", "threads"}: a server with more than one thread must not fork
+  {"op": "preload", "modules"}     -> {"extra_mb"}: imports them for the kernels forked from now on
 Every reply has "ok"; a failed request has "error" instead.
 
 Only one kernel at a time: between submissions the worker asks for a reset, so nothing of one
@@ -35,49 +36,35 @@ import signal
 import socket
 import sys
 import tempfile
+from contextlib import contextmanager
 
 PR_SET_DUMPABLE = 4
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"  # what ipykernel sets in a fresh kernel
 WARM = ("numpy", "torch", "matplotlib", "matplotlib.pyplot", "IPython", "ipykernel.kernelapp",
         "ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel.debugger", "autograde", "autograde.check")
-# What kernels import on first use, some chapters only: torch's first backward with an upstream
-# gradient imports torch.fx's symbolic shapes (and sympy), IPython's first traceback stack_data and
-# pygments, chapter 2 scipy, chapters 3 to 5 scikit-learn for the digits, the first figure
-# matplotlib's inline backend. Loaded here too, and
-# their address space is added to each kernel's memory limit (extra_mb), so that a kernel that
-# never uses them has the room a fresh kernel would have.
+# What every kernel imports on first use: torch's first backward with an upstream gradient imports
+# torch.fx's symbolic shapes (and sympy), IPython's first traceback stack_data and pygments, the
+# first figure matplotlib's inline backend. Loaded here too; so are, on request ("preload"), what
+# one assignment's kernels import on first use (course.FIRST_USE_IMPORTS: scikit-learn for the
+# digits...). Their address space is added to each kernel's memory limit (extra_mb), so that a
+# kernel that never uses them has the room a fresh kernel would have.
 ON_FIRST_USE = ("torch.fx.experimental.symbolic_shapes", "stack_data", "pygments.lexers.python",
-                "pygments.formatters.terminal256", "pygments.formatters.html", "scipy.special",
-                "sklearn.datasets", "sklearn.model_selection", "matplotlib_inline.backend_inline")
+                "pygments.formatters.terminal256", "pygments.formatters.html", "matplotlib_inline.backend_inline")
 
 
 def warm():
     """Import what kernels import, without starting a thread or running an operation. Returns the
-    MB of address space that ON_FIRST_USE took."""
+    address space (MB) before ON_FIRST_USE, from which extra_mb counts."""
     os.environ.setdefault("MPLBACKEND", INLINE_BACKEND)  # as ipykernel would, before matplotlib reads it
     import importlib
     import pkgutil
 
-    # numpy's OpenBLAS starts its thread pool when it loads, unless told one thread: the kernel
-    # gets its share back after the fork (blas_threads). torch's OpenMP pool starts on first use.
-    wanted = os.environ.get("OPENBLAS_NUM_THREADS")
-    os.environ["OPENBLAS_NUM_THREADS"] = "1"
-    try:
+    with one_blas_thread():
         for name in WARM:
             importlib.import_module(name)
-        before = address_space_mb()
-        for name in ON_FIRST_USE:
-            try:
-                importlib.import_module(name)
-            except ImportError:  # not installed here: a kernel that needs it fails as a fresh one would
-                pass
-        extra_mb = address_space_mb() - before
+        base_mb = address_space_mb()
+        load(ON_FIRST_USE)
         rehearse_a_traceback()
-    finally:
-        if wanted is None:
-            del os.environ["OPENBLAS_NUM_THREADS"]
-        else:
-            os.environ["OPENBLAS_NUM_THREADS"] = wanted
     import autograde.chapters as chapters
 
     for module in pkgutil.walk_packages(chapters.__path__, "autograde.chapters."):
@@ -90,7 +77,34 @@ def warm():
             importlib.import_module(name)
         except Exception:  # noqa: BLE001
             pass
-    return extra_mb
+    return base_mb
+
+
+def load(modules):
+    import importlib
+
+    with one_blas_thread():
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except ImportError:  # not installed here: a kernel that needs it fails as a fresh one would
+                pass
+
+
+@contextmanager
+def one_blas_thread():
+    """OpenBLAS (numpy's, scipy's) starts its thread pool when it loads, unless told one thread:
+    each kernel gets its share back after the fork (blas_threads). torch's OpenMP pool starts on
+    first use, which never happens here."""
+    wanted = os.environ.get("OPENBLAS_NUM_THREADS")
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
+    try:
+        yield
+    finally:
+        if wanted is None:
+            del os.environ["OPENBLAS_NUM_THREADS"]
+        else:
+            os.environ["OPENBLAS_NUM_THREADS"] = wanted
 
 
 def rehearse_a_traceback():
@@ -130,8 +144,8 @@ def set_dumpable(value):
 
 
 class Server:
-    def __init__(self, channel, extra_mb=0):
-        self.channel, self.extra_mb = channel, extra_mb
+    def __init__(self, channel, base_mb=0):
+        self.channel, self.base_mb = channel, base_mb
         self.reader = channel.makefile("rb")
         self.children = {}   # pid -> returncode (None while running)
 
@@ -148,6 +162,16 @@ class Server:
     def op_ping(self, request):
         return {"pid": os.getpid(), "threads": thread_count()}
 
+    def op_preload(self, request):
+        load(request["modules"])
+        if thread_count() != 1:
+            raise RuntimeError(f"loading {request['modules']} started threads: the server will not fork")
+        return {"extra_mb": self.extra_mb()}
+
+    def extra_mb(self):
+        """The address space of what was loaded for kernels on first use (see ON_FIRST_USE)."""
+        return address_space_mb() - self.base_mb
+
     def op_fork(self, request):
         if thread_count() != 1:
             raise RuntimeError(f"the fork server has {thread_count()} threads: it will not fork")
@@ -156,7 +180,7 @@ class Server:
             code = 1
             try:
                 self.channel.close()
-                code = become_kernel(request, self.extra_mb)
+                code = become_kernel(request, self.extra_mb())
             except SystemExit as exit_:
                 code = exit_.code if isinstance(exit_.code, int) else 1
             except BaseException:  # noqa: BLE001 (whatever happens, the child never returns into the server)
@@ -300,10 +324,10 @@ def main(argv=None):
         os.close(fd)
     channel = socket.socket(fileno=args.fd)
     set_dumpable(False)  # a kernel of the same user can neither ptrace it nor read its memory
-    server = Server(channel, extra_mb=warm())
+    server = Server(channel, base_mb=warm())
     Server.bound = tuple(args.keep)
     channel.sendall(json.dumps({"ok": True, "ready": True, "pid": os.getpid(), "threads": thread_count(),
-                                "extra_mb": server.extra_mb}).encode() + b"\n")
+                                "extra_mb": server.extra_mb()}).encode() + b"\n")
     server.serve()
 
 

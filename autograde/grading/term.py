@@ -47,9 +47,8 @@ from pathlib import Path
 
 from nbgrader.exchange.default import ExchangeReleaseAssignment, ExchangeReleaseFeedback
 
-from .course import CourseError
+from .course import EXCHANGE_VARIABLE, CourseError, exchange_root
 
-EXCHANGE_VARIABLE = "BACKPROP_LAB_EXCHANGE"
 COURSE_ID = "backprop-lab"
 MARK = "# Written by `python -m autograde setup`"  # a students' config setup may rewrite
 
@@ -72,11 +71,6 @@ c.Exchange.root = os.environ.get("{variable}") or {root!r}
 
 class SetupError(CourseError):
     """The course cannot be set up as asked (the command exits non-zero)."""
-
-
-def exchange_root(course):
-    """The course's exchange: $BACKPROP_LAB_EXCHANGE, else <course>/exchange (a folder or a link)."""
-    return Path(os.environ.get(EXCHANGE_VARIABLE) or Path(course).absolute() / "exchange").absolute()
 
 
 def default_student_config():

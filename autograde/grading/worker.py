@@ -25,7 +25,7 @@ from nbgrader.preprocessors import AssignLatePenalties, SaveAutoGrades
 from traitlets.utils.importstring import import_item
 
 from . import forked_kernels
-from .course import course_config
+from .course import FIRST_USE_IMPORTS, course_config
 from .gradebook import DB_URL_VARIABLE, quiet_sqlalchemy
 
 quiet_sqlalchemy()  # this module is what a worker process imports
@@ -124,7 +124,8 @@ def grade(job):
     """Grade `job` in a fresh working copy and say how it went; never raises for a student's file."""
     os.environ.pop(DB_URL_VARIABLE, None)  # the worker's own gradebook is local; its kernels must not learn the course's
     # forked kernels: the working copy goes into the slot of this process's fork server (forked_kernels.py)
-    with forked_kernels.slot(job.overrides["SandboxKernelManager.kernels"]) as slot:
+    with forked_kernels.slot(job.overrides["SandboxKernelManager.kernels"],
+                             FIRST_USE_IMPORTS.get(job.assignment, ())) as slot:
         if slot:
             return grade_in(job, Path(slot))
     with tempfile.TemporaryDirectory(prefix="autograde-job-") as work:

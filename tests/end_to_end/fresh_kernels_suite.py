@@ -1,8 +1,9 @@
 """The pipeline with fresh kernels (--kernels fresh: a new kernel process per notebook, as plain
-nbgrader starts them) on a chapter's sample class plus every bad input: the scores equal serial
-`nbgrader autograde` (GradingSuite's run) and the pipeline's with forked kernels, the default
-(PipelineSuite's run), for every student it grades; every bad input where a kernel's own process
-matters gets what it must (kernel exit, segfault, memory bomb, huge output, tampering, killing the
+nbgrader starts them) on three of a chapter's samples (right, blank, one mistake) and every bad
+input where a kernel's own process matters. The scores equal serial `nbgrader autograde`'s
+(GradingSuite's run) and the pipeline's with forked kernels, the default (PipelineSuite's run,
+which is compared with serial nbgrader on every sample), for every student it grades. Every bad
+input gets what it must (kernel exit, segfault, memory bomb, huge output, tampering, killing the
 grader, the sandbox probes, which reach nothing: a fresh kernel sees only bubblewrap's init). The
 bad inputs that only nbgrader or the checks see (broken files, edited cells, an endless loop under
 the notebook budget, patched checks) are graded alike whatever started the kernel: PipelineSuite's.
@@ -27,6 +28,12 @@ PROCESS_BAD_INPUTS = [b for b in BAD_INPUTS if b.name in
                       {"kernel_exit", "kernel_segfault", "memory_bomb", "huge_output", "tamper", "kill_grader", *PROBES}]
 
 
+def fresh_samples(assignment):
+    """The right answer, the blank release and the first sample that loses points."""
+    mistake = next(v.name for v in variants(assignment) if v.loses and not v.blank)
+    return ("correct", "blank", mistake)
+
+
 @pytest.mark.nbgrader
 class FreshKernelsSuite:
     assignment = None  # set by the chapter's test class
@@ -35,18 +42,20 @@ class FreshKernelsSuite:
     @classmethod
     def fresh(cls, tmp_path_factory, released):
         course = released(tmp_path_factory.mktemp("fresh"), cls.assignment)
-        course, _, results, scores = grade_hostile_class(course, cls.assignment, FRESH, PROCESS_BAD_INPUTS)
+        course, _, results, scores = grade_hostile_class(course, cls.assignment, FRESH, PROCESS_BAD_INPUTS,
+                                                         samples=fresh_samples(cls.assignment))
         return course, results, scores
 
     def test_fresh_scores_equal_serial_nbgrader(self, fresh, graded):
         _, _, scores = fresh
         serial = cell_scores(graded[1], self.assignment)
-        assert serial and {s: scores[s] for s in serial} == serial
+        students = fresh_samples(self.assignment)
+        assert {s: scores[s] for s in students} == {s: serial[s] for s in students}
 
     def test_fresh_scores_equal_forked_kernels_for_every_student(self, fresh, pipeline):
         _, results, scores = fresh
         forked = pipeline[3]
-        assert len(scores) == len(variants(self.assignment)) + len(PROCESS_BAD_INPUTS)
+        assert len(scores) == len(fresh_samples(self.assignment)) + len(PROCESS_BAD_INPUTS)
         assert scores == {student: forked[student] for student in scores}
         assert {s: r.graded for s, r in results.items()} == {s: pipeline[2][s].graded for s in results}
 

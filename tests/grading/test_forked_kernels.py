@@ -46,10 +46,10 @@ def config(kernels="forked"):
     return c
 
 
-def run(*sources, allow_errors=True, kernels="forked"):
+def run(*sources, allow_errors=True, kernels="forked", preload=()):
     """Run cells in a forked kernel in this process's slot, as the worker would; the outputs' text
     per cell, and the kernel's process object."""
-    with forked_kernels.slot("forked") as job:
+    with forked_kernels.slot("forked", preload) as job:
         os.chmod(job, 0o777)  # only Landlock keeps the kernel out of it (and out of /tmp's bound slot)
         work = os.path.join(job, "notebook")
         os.mkdir(work)
@@ -91,16 +91,22 @@ def test_a_kernel_is_a_child_of_the_warm_server_and_sees_only_it():
 
 
 def test_what_kernels_import_on_first_use_is_loaded_and_not_counted_against_their_memory():
-    """scikit-learn, sympy (torch's first backward) and the rest of ON_FIRST_USE come with the fork;
-    each kernel's address-space limit is raised by what they took in the server, so a kernel that
-    never uses them has the room a fresh kernel has."""
-    texts, _ = run("import sys\nprint(sorted(n for n in %r if n in sys.modules))" % (forkserver.ON_FIRST_USE,),
-                   "import resource\nprint(resource.getrlimit(resource.RLIMIT_AS)[0] // 2**20)")
+    """sympy (torch's first backward), pygments (the first traceback)... come with the fork, and
+    what one assignment's kernels need (here scikit-learn) once it is asked for; each kernel's
+    address-space limit is raised by what they took in the server, so a kernel that never uses them
+    has the room a fresh kernel has."""
+    limit = "import resource\nprint(resource.getrlimit(resource.RLIMIT_AS)[0] // 2**20)"
+    loaded = "import sys\nprint(sorted(n for n in %r if n in sys.modules))"
+    texts, _ = run(loaded % (forkserver.ON_FIRST_USE + ("sklearn.datasets",),), limit)
     server = forked_kernels._server
-    assert eval(texts[0]) == sorted(forkserver.ON_FIRST_USE)
-    assert server.extra_mb > 50  # scikit-learn's and scipy's libraries alone take more
+    assert eval(texts[0]) == sorted(forkserver.ON_FIRST_USE)  # not scikit-learn, which nobody asked for
     assert int(texts[1]) == MEMORY_MB + server.extra_mb
-    fresh, _ = run("import resource\nprint(resource.getrlimit(resource.RLIMIT_AS)[0] // 2**20)", kernels="fresh")
+    before = server.extra_mb
+    texts, _ = run(loaded % (("sklearn.datasets",),), limit, preload=("sklearn.datasets",))
+    assert eval(texts[0]) == ["sklearn.datasets"]
+    assert server.extra_mb > before + 50  # scikit-learn's and scipy's libraries alone take more
+    assert int(texts[1]) == MEMORY_MB + server.extra_mb
+    fresh, _ = run(limit, kernels="fresh")
     assert int(fresh[0]) == MEMORY_MB
 
 
