@@ -4,7 +4,7 @@ minute, the ratios, and each way's overhead per notebook over the notebook's own
 
     python tests/benchmarks/bench_forked.py -a 01_chain_rule          # chapter 1's sample class
     python tests/benchmarks/bench_forked.py                           # every assignment's samples
-    python tests/benchmarks/bench_forked.py -a 01_chain_rule --bad-inputs
+    python tests/benchmarks/bench_forked.py --bad-inputs --cell-timeout 6 --notebook-timeout 12  # the demo class
 
 The cell time is what the kernel spent in the notebook's cells (nbclient's execute_input to
 execute_reply, summed), measured once by executing every submission serially with nbclient in a
@@ -40,7 +40,7 @@ from autograde.grading.runner import Settings  # noqa: E402
 from autograde.grading.sandbox import make_plan  # noqa: E402
 
 
-def cell_seconds(course, students):
+def cell_seconds(course, students, cell_timeout=60):
     """{(assignment, student): seconds its cells ran}, executing each submission once (serially) in
     a forked kernel: the imports are paid once, as in the forked pipeline, so what is left is the
     notebook's own work. Where kernels cannot be forked, in fresh kernels (imports included)."""
@@ -63,7 +63,7 @@ def cell_seconds(course, students):
                 shutil.copytree(path.parent, folder)
                 os.chmod(work, 0o711)
             try:
-                NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=True, config=config,
+                NotebookClient(nb, timeout=cell_timeout, kernel_name="python3", allow_errors=True, config=config,
                                kernel_manager_class=SandboxKernelManager,
                                resources={"metadata": {"path": str(folder if work else path.parent)}}).execute()
             except Exception:  # noqa: BLE001 (a dead kernel or a timeout: the cells it ran still count)
@@ -85,6 +85,8 @@ def main():
     parser.add_argument("--workers", type=int, default=0, help="pipeline workers (default: one per core)")
     parser.add_argument("--bad-inputs", action="store_true", help="add the bad inputs to the class")
     parser.add_argument("--no-plain", action="store_true", help="skip plain nbgrader (no ratios against it)")
+    parser.add_argument("--cell-timeout", type=int, help="for every way alike (default: the course config's)")
+    parser.add_argument("--notebook-timeout", type=int, help="for every way alike (default: the course config's)")
     args = parser.parse_args()
     assignments = args.assignment or available_assignments()
     print(f"assignments: {', '.join(assignments)}; {os.cpu_count()} cores; load average before: "
@@ -94,13 +96,15 @@ def main():
         course, students = build(Path(tmp) / "cells", assignments, args.bad_inputs)
         n = len(students)
         print(f"{n} notebooks; measuring their cell time ...", flush=True)
-        cells = cell_seconds(course, students)
+        cells = cell_seconds(course, students, args.cell_timeout or 60)  # a timeout ends a notebook here
         forked_kernels.stop_server()  # this process's own, for the measurement only
         cell_mean = statistics.mean(cells.values())
         serial_scores = None
         if not args.no_plain:
             course, _ = build(Path(tmp) / "plain", assignments, args.bad_inputs)
-            times["plain nbgrader autograde (serial)"], _ = timed(lambda: plain_nbgrader(course, assignments))
+            limits = [f"--Execute.timeout={args.cell_timeout}"] * bool(args.cell_timeout) + \
+                [f"--SandboxedExecute.notebook_timeout={args.notebook_timeout}"] * bool(args.notebook_timeout)
+            times["plain nbgrader autograde (serial)"], _ = timed(lambda: plain_nbgrader(course, assignments, limits))
             per_notebook["plain nbgrader autograde (serial)"] = times["plain nbgrader autograde (serial)"] / n
             serial_scores = {a: cell_scores(course, a) for a in assignments}
             print(f"  plain nbgrader: {times['plain nbgrader autograde (serial)']:.0f} s", flush=True)
@@ -110,7 +114,9 @@ def main():
             course, _ = build(Path(tmp) / kernels, assignments, args.bad_inputs)
             # the instructor's command itself, from a cold start: a process of its own
             command = [sys.executable, "-m", "autograde", "grade", "--course", str(course), "--kernels", kernels,
-                       "-j", str(settings.worker_count()), "--no-progress", *(f"-a{a}" for a in assignments)]
+                       "-j", str(settings.worker_count()), "--no-progress", *(f"-a{a}" for a in assignments),
+                       *(["--cell-timeout", str(args.cell_timeout)] if args.cell_timeout else []),
+                       *(["--notebook-timeout", str(args.notebook_timeout)] if args.notebook_timeout else [])]
             times[label], _ = timed(lambda: subprocess.run(command, check=True, stdout=subprocess.DEVNULL))
             records = [read_record(course, a, s) for a, s in students]
             per_notebook[label] = statistics.mean(r.seconds for r in records)

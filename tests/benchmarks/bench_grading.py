@@ -45,9 +45,9 @@ def timed(function):
     return time.perf_counter() - start, value
 
 
-def plain_nbgrader(course, assignments):
+def plain_nbgrader(course, assignments, options=()):
     for assignment in assignments:  # non-zero exit when a file cannot be graded: not our concern here
-        subprocess.run([sys.executable, "-m", "nbgrader", "autograde", assignment], cwd=course,
+        subprocess.run([sys.executable, "-m", "nbgrader", "autograde", assignment, *options], cwd=course,
                        capture_output=True, timeout=7200)
 
 

@@ -21,9 +21,10 @@ from autograde.grading.course import cell_scores, manual_grade_ids, notebook_pat
 from autograde.grading.samples import variants
 from autograde.grading.samples.bad_inputs import BAD_INPUTS, PROBES
 from autograde.grading.sandbox import PACKAGE_DIR
-from pipeline_suite import LIMITS, grade_hostile_class, probe_report
+from grading_suite import PIPELINE
+from pipeline_suite import grade_hostile_class, probe_report
 
-FRESH = dataclasses.replace(LIMITS, kernels="fresh")  # the PipelineSuite's limits, with fresh kernels
+FRESH = dataclasses.replace(PIPELINE, kernels="fresh")  # no endless loop here: the generous limits
 PROCESS_BAD_INPUTS = [b for b in BAD_INPUTS if b.name in
                       {"kernel_exit", "kernel_segfault", "memory_bomb", "huge_output", "tamper", "kill_grader", *PROBES}]
 

@@ -36,7 +36,7 @@ from autograde.grading.sandbox import PACKAGE_DIR
 from grading_suite import PIPELINE
 
 # short enough for the endless loop, long enough for a loaded 2-core machine
-LIMITS = dataclasses.replace(PIPELINE, cell_timeout=6, notebook_timeout=12)
+LIMITS = dataclasses.replace(PIPELINE, cell_timeout=4, notebook_timeout=8)
 
 
 def page_text(path):
