@@ -196,7 +196,7 @@ def current_tab_dirty(page):
     return "jp-mod-dirty" in (page.get_attribute(".jp-mod-current.lm-TabBar-tab", "class") or "")
 
 
-def wait_for_kernel_idle(page, settle=2.0, timeout=SLOW):
+def wait_for_kernel_idle(page, settle=1.0, timeout=SLOW):
     """Until the notebook's kernel is idle and no cell is running or queued, `settle` s in a row."""
     deadline, quiet_since = time.monotonic() + timeout / 1000, None
     while time.monotonic() < deadline:

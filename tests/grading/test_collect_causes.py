@@ -14,9 +14,8 @@ from nbgrader.utils import compute_checksum
 
 from autograde.cause import MIME
 from autograde.grading.causes import anonymise, cell_loss, collect, examples, Loss
-from autograde.grading.course import put_interpreter_tools_on_path
 from autograde.grading.flags import add_flag
-from autograde.grading.gradebook import db_url
+from autograde.grading.gradebook import db_url, stamped_in_process
 from autograde.grading.records import Record, write_record
 from autograde.grading.reports.report import write
 
@@ -123,11 +122,10 @@ MAX = {"test_one": 2, "test_two": 1, "written": 1}
 def make_course(root):
     """A gradebook with one assignment (two tests, one written answer), four submissions, their
     graded notebooks and records, and the release (for the order of the cells)."""
-    put_interpreter_tools_on_path()
     release = new_notebook(cells=[graded_cell("test_two"), written_cell("written"), graded_cell("test_one", points=2)])
     (root / "release" / "a1").mkdir(parents=True)
     nbformat.write(release, root / "release" / "a1" / "nb.ipynb")
-    with Gradebook(db_url(root)) as gb:
+    with stamped_in_process(), Gradebook(db_url(root)) as gb:  # no `alembic heads` subprocess
         gb.add_assignment("a1")
         gb.add_notebook("nb", "a1")
         for name, points in MAX.items():
@@ -201,8 +199,7 @@ def test_report_page_and_csv(course, tmp_path):
 
 
 def test_an_empty_course_gives_a_page_saying_so(tmp_path):
-    put_interpreter_tools_on_path()
-    with Gradebook(db_url(tmp_path)):
+    with stamped_in_process(), Gradebook(db_url(tmp_path)):
         pass
     html_path, csv_path, found = write(tmp_path, tmp_path / "report")
     assert found == {} and "No graded submissions yet" in html_path.read_text()
