@@ -62,9 +62,6 @@ def warm():
     with one_blas_thread():
         for name in WARM:
             importlib.import_module(name)
-        base_mb = address_space_mb()
-        load(ON_FIRST_USE)
-        rehearse_a_traceback()
     import autograde.chapters as chapters
 
     for module in pkgutil.walk_packages(chapters.__path__, "autograde.chapters."):
@@ -77,6 +74,9 @@ def warm():
             importlib.import_module(name)
         except Exception:  # noqa: BLE001
             pass
+    base_mb = address_space_mb()  # what every kernel imports is loaded; extra_mb counts what follows
+    load(ON_FIRST_USE)
+    rehearse_a_traceback()
     return base_mb
 
 
@@ -146,6 +146,7 @@ def set_dumpable(value):
 class Server:
     def __init__(self, channel, base_mb=0):
         self.channel, self.base_mb = channel, base_mb
+        self.extra_mb = self.measure_extra_mb()
         self.reader = channel.makefile("rb")
         self.children = {}   # pid -> returncode (None while running)
 
@@ -166,10 +167,13 @@ class Server:
         load(request["modules"])
         if thread_count() != 1:
             raise RuntimeError(f"loading {request['modules']} started threads: the server will not fork")
-        return {"extra_mb": self.extra_mb()}
+        self.extra_mb = self.measure_extra_mb()
+        return {"extra_mb": self.extra_mb}
 
-    def extra_mb(self):
-        """The address space of what was loaded for kernels on first use (see ON_FIRST_USE)."""
+    def measure_extra_mb(self):
+        """The address space of what was loaded for kernels on first use (see ON_FIRST_USE), measured
+        right after loading: each kernel gets exactly the figure the worker was told, not one that
+        moved with the server's own allocations since."""
         return address_space_mb() - self.base_mb
 
     def op_fork(self, request):
@@ -180,7 +184,7 @@ class Server:
             code = 1
             try:
                 self.channel.close()
-                code = become_kernel(request, self.extra_mb())
+                code = become_kernel(request, self.extra_mb)
             except SystemExit as exit_:
                 code = exit_.code if isinstance(exit_.code, int) else 1
             except BaseException:  # noqa: BLE001 (whatever happens, the child never returns into the server)
@@ -327,7 +331,7 @@ def main(argv=None):
     server = Server(channel, base_mb=warm())
     Server.bound = tuple(args.keep)
     channel.sendall(json.dumps({"ok": True, "ready": True, "pid": os.getpid(), "threads": thread_count(),
-                                "extra_mb": server.extra_mb()}).encode() + b"\n")
+                                "extra_mb": server.extra_mb}).encode() + b"\n")
     server.serve()
 
 

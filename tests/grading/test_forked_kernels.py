@@ -3,6 +3,7 @@ the real sandbox: each kernel is a fresh child (its own random state, the server
 Landlock domain of its own (no signal to the server, no write outside its folder), with the
 limits; a reset leaves no process and nothing in /tmp for the next one; a dead server is
 started again; a kernel's death is reported like a fresh kernel's."""
+import ast
 import json
 import os
 import signal
@@ -99,11 +100,11 @@ def test_what_kernels_import_on_first_use_is_loaded_and_not_counted_against_thei
     loaded = "import sys\nprint(sorted(n for n in %r if n in sys.modules))"
     texts, _ = run(loaded % (forkserver.ON_FIRST_USE + ("sklearn.datasets",),), limit)
     server = forked_kernels._server
-    assert eval(texts[0]) == sorted(forkserver.ON_FIRST_USE)  # not scikit-learn, which nobody asked for
+    assert ast.literal_eval(texts[0]) == sorted(forkserver.ON_FIRST_USE)  # not scikit-learn, which nobody asked for
     assert int(texts[1]) == MEMORY_MB + server.extra_mb
     before = server.extra_mb
     texts, _ = run(loaded % (("sklearn.datasets",),), limit, preload=("sklearn.datasets",))
-    assert eval(texts[0]) == ["sklearn.datasets"]
+    assert ast.literal_eval(texts[0]) == ["sklearn.datasets"]
     assert server.extra_mb > before + 50  # scikit-learn's and scipy's libraries alone take more
     assert int(texts[1]) == MEMORY_MB + server.extra_mb
     fresh, _ = run(limit, kernels="fresh")
