@@ -14,7 +14,7 @@ Which test sees which mistake, so that one mistake costs the points of one test:
   wrong: a leaf passes nothing on, so the order cannot matter), a diamond (an intermediate used
   twice: only the order makes those wrong, once leaves pass), then random DAGs.
 * check_topological_order: the order itself, on small DAGs.
-* check_deep_graph: a chain of 10,000 operations, + and * only (recursion is what it finds).
+* check_deep_graph: a chain of 5,000 operations, + and * only (recursion is what it finds).
 """
 import numpy as np
 import torch

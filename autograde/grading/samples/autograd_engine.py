@@ -193,7 +193,7 @@ ITERATIVE_ORDER = '''    order, visited = [], set()
 
 RECURSIVE_ORDER = '''    order, visited = [], set()
 
-    def visit(node):  # one nested call per node on the path: a chain of 10,000 is too deep
+    def visit(node):  # one nested call per node on the path: a chain of 5,000 is too deep
         if id(node) not in visited:
             visited.add(id(node))
             for x in node.inputs:
