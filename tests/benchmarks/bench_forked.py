@@ -4,7 +4,7 @@ minute, the ratios, and each way's overhead per notebook over the notebook's own
 
     python tests/benchmarks/bench_forked.py -a 01_chain_rule          # chapter 1's sample class
     python tests/benchmarks/bench_forked.py                           # every assignment's samples
-    python tests/benchmarks/bench_forked.py --bad-inputs --cell-timeout 6 --notebook-timeout 12  # the demo class
+    python tests/benchmarks/bench_forked.py --bad-inputs --cell-timeout 2 --notebook-timeout 5  # the demo class
 
 The cell time is what the kernel spent in the notebook's cells (nbclient's execute_input to
 execute_reply, summed), measured once by executing every submission serially with nbclient in a
