@@ -245,12 +245,13 @@ def run_demo(args):
     workdir = Path(args.workdir).resolve()
     print(f"building the sample class in {workdir} ...")
     count = build_class(workdir, args.assignment, bad_inputs=not args.no_bad_inputs)
-    where = args.scheduler or f"{settings(args).worker_count()} local workers"
+    run_settings = settings(args)
+    where = args.scheduler or f"{run_settings.worker_count()} local workers"
     print(f"{count} submissions; grading on {where}")
     start = time.monotonic()
-    results = grade_class(workdir, args.assignment, None, settings(args))
+    results = grade_class(workdir, args.assignment, None, run_settings)
     elapsed = time.monotonic() - start
-    pages = generate(workdir, args.assignment, workers=settings(args).worker_count())
+    pages = generate(workdir, args.assignment, workers=run_settings.worker_count())
     grades_csv, cells_csv, _ = export(workdir, workdir / "grades", args.assignment)
     print(f"graded {len(results)} notebooks in {elapsed:.0f} s ({60 * len(results) / elapsed:.1f}/min); "
           f"{pages} feedback pages in {workdir / 'feedback'}; grades in {grades_csv.parent}")
