@@ -19,11 +19,11 @@ for variable in THREAD_VARIABLES:
 
 # seconds of a whole run on the 2-core machine, longest first (the rest take under 20 s each)
 LONGEST_FIRST = [
-    "tests/end_to_end/test_grading_01_chain_rule.py",       # about 100: serial nbgrader, hostile and fresh classes
-    "tests/end_to_end/test_term_in_browser.py",             # 75
-    "tests/end_to_end/test_grading_at_scale.py",            # 40
-    "tests/end_to_end/test_grading_04_label_smoothing.py",  # 40
+    "tests/end_to_end/test_grading_01_chain_rule.py",       # about 135: serial nbgrader, hostile and fresh classes
+    "tests/end_to_end/test_term_in_browser.py",             # 70
+    "tests/end_to_end/test_grading_at_scale.py",            # 33
     "tests/end_to_end/test_grading_05_autograd_engine.py",  # 35
+    "tests/end_to_end/test_grading_04_label_smoothing.py",  # 30
 ]
 
 
