@@ -10,7 +10,16 @@ instead of starting a process, and its process (ForkedProcess) polls, signals an
 server, with Popen's return codes (negative: the signal that killed it), which
 SandboxedExecute._death_cause reads as for any kernel.
 After each submission the server kills every other process of its pid namespace and empties /tmp,
-and the worker empties the slot. A server that died is started again for the next submission.
+and the worker empties the slot.
+
+The channel to the server is a socketpair framed by multiprocessing.connection; each request has
+an id its reply must repeat, and each reply is checked field by field. Anything else (no answer,
+a reply out of turn or lacking a field, a refusal, a server that died) retires the server: it is
+not used again, a new one starts for the next kernel, and the failure is noted for the submission
+being graded (grader_failures), which the worker grades again. No authentication key is
+exchanged: a key would be in the memory of every kernel the server forks; what keeps kernels off
+the channel is that none holds it (each closes every inherited descriptor before student code
+runs) and none can reach the server's (it is not dumpable, and Landlock scopes them apart).
 
 Forked kernels need bubblewrap (a pid namespace of their own, where the reset can find every
 process) and Landlock with signal scoping (ABI 6: a kernel may not signal or ptrace the server);
@@ -18,7 +27,6 @@ where either is missing, kernels start fresh as before.
 """
 import json
 import os
-import pwd
 import shutil
 import signal
 import socket
@@ -29,14 +37,21 @@ import threading
 import time
 from contextlib import contextmanager
 from multiprocessing import util
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 from jupyter_client.provisioning import LocalProvisioner
 
-from . import sandbox
+from . import grader_failures, kernel_plan, sandbox
 
 READY_TIMEOUT = 120
+REPLY_TIMEOUT = {"preload": 120, "reset": 30}  # seconds; other requests: DEFAULT_REPLY_TIMEOUT
+DEFAULT_REPLY_TIMEOUT = 20
+MAX_REPLY = 2**16
 LANDLOCK_SCOPES_SIGNALS = 6
+# What each request's reply must carry besides "id" and "ok", and of which types.
+REPLY_FIELDS = {"fork": {"pid": int}, "poll": {"returncode": (int, type(None))}, "signal": {},
+                "reset": {"killed": int}, "ping": {"pid": int, "threads": int}, "preload": {"extra_mb": int}}
 
 
 def usable(plan):
@@ -45,7 +60,7 @@ def usable(plan):
 
 
 class ServerDied(RuntimeError):
-    pass
+    """The fork server is gone or answered something it should not have: it is not used again."""
 
 
 class ForkServer:
@@ -54,9 +69,10 @@ class ForkServer:
     def __init__(self, plan, memory_mb=0, file_mb=0, threads=0):
         self.plan, self.memory_mb, self.file_mb, self.threads = plan, memory_mb, file_mb, threads
         self.lock = threading.Lock()
-        self.process = None
+        self.process = self.channel = None
         self.kernel_dir = self.slot = None
-        self.count = self.extra_mb = 0
+        self.count = self.extra_mb = self.last_id = 0
+        self.broken = ""  # why it may not be used again
         self.loaded = set()  # modules loaded on request (preload)
 
     @property
@@ -64,25 +80,23 @@ class ForkServer:
         return self.plan, self.memory_mb, self.file_mb, self.threads
 
     def start(self, slot):
-        self.kernel_dir = tempfile.mkdtemp(prefix="agk-", dir=private_base())
+        self.kernel_dir = kernel_plan.private_folder("k")
         self.slot = slot
         ours, theirs = socket.socketpair()
         # no address-space limit on the server itself: each kernel sets its own (forkserver.become_kernel),
         # which may be above this one's since it counts what the server loaded for kernels
-        command = sandbox.launcher_command(self.plan, 0, self.file_mb, self.threads, self.kernel_dir) + [
+        command = kernel_plan.launcher_command(self.plan, 0, self.file_mb, self.threads, self.kernel_dir) + [
             sys.executable, "-m", "autograde.grading.forkserver", "--fd", str(theirs.fileno()),
-            "--log", os.path.join(self.kernel_dir, "forkserver.log"), "--keep", self.kernel_dir, "--keep", self.slot]
+            "--log", os.path.join(self.kernel_dir, "forkserver.log")]
         env = {**os.environ}
         env.pop("JPY_PARENT_PID", None)
         self.process = subprocess.Popen(command, cwd=self.slot, env=env, pass_fds=(theirs.fileno(),),
                                         stdin=subprocess.DEVNULL, start_new_session=True)
         theirs.close()
-        self.channel = ours
-        self.reader = ours.makefile("rb")
-        ours.settimeout(READY_TIMEOUT)
-        reply = self._read()
-        ours.settimeout(None)
-        if not reply.get("ready") or reply.get("threads") != 1:
+        self.channel = Connection(ours.detach())
+        reply = self._receive(0, READY_TIMEOUT, {"ready": bool, "pid": int, "threads": int, "extra_mb": int,
+                                                  "package": str})
+        if reply["threads"] != 1 or os.path.realpath(reply["package"]) != sandbox.PACKAGE_DIR:
             self.stop()
             raise ServerDied(f"the fork server did not start cleanly: {reply}")
         self.extra_mb = reply["extra_mb"]  # what each kernel's memory limit adds for the server's extra imports
@@ -92,11 +106,24 @@ class ForkServer:
                 os.chmod(folder, 0o711)
         return self
 
-    def _read(self):
-        line = self.reader.readline()
-        if not line:
-            raise ServerDied("the fork server is gone" + self._log_tail())
-        return json.loads(line)
+    def _receive(self, request_id, timeout, fields):
+        """The reply to request `request_id`, checked strictly: anything else means the server is
+        not to be trusted again (ServerDied)."""
+        try:
+            if not self.channel.poll(timeout):
+                raise ServerDied(f"the fork server did not answer in {timeout} s")
+            reply = json.loads(self.channel.recv_bytes(MAX_REPLY))
+        except (OSError, EOFError, ValueError) as error:
+            raise ServerDied(f"the fork server is gone ({type(error).__name__}: {error})" + self._log_tail()) from None
+        if not isinstance(reply, dict) or reply.get("id") != request_id or not isinstance(reply.get("ok"), bool):
+            raise ServerDied(f"the fork server answered out of turn: {str(reply)[:200]}")
+        if not reply["ok"]:
+            raise ServerDied(f"the fork server refused: {str(reply.get('error'))[:300]}")
+        wrong = [name for name, kind in fields.items() if not isinstance(reply.get(name), kind)
+                 or isinstance(reply.get(name), bool) and kind is int]
+        if wrong:
+            raise ServerDied(f"the fork server's reply lacks {wrong}: {str(reply)[:200]}")
+        return reply
 
     def _log_tail(self):
         try:
@@ -105,23 +132,29 @@ class ForkServer:
             return ""
         return f" (its log: {text.strip()})" if text.strip() else ""
 
-    def request(self, op, **fields):
+    def request(self, op, note=True, **fields):
+        """Send one request and return its checked reply. A failure makes this server unusable and,
+        with `note`, is noted as the grader's failure for the submission being graded (a ping before
+        a submission or a reset after one costs only a new server: the submission is unaffected)."""
         with self.lock:
+            if self.broken:
+                raise ServerDied(self.broken)
+            self.last_id += 1
             try:
-                self.channel.sendall(json.dumps({"op": op, **fields}).encode() + b"\n")
-                reply = self._read()
-            except (OSError, ValueError) as error:
-                raise ServerDied(f"the fork server is gone ({error})") from error
-        if not reply.get("ok"):
-            raise RuntimeError(f"fork server: {reply.get('error')}")
-        return reply
+                self.channel.send_bytes(json.dumps({"id": self.last_id, "op": op, **fields}).encode())
+                return self._receive(self.last_id, REPLY_TIMEOUT.get(op, DEFAULT_REPLY_TIMEOUT), REPLY_FIELDS[op])
+            except (OSError, ServerDied) as error:
+                self.broken = str(error) if isinstance(error, ServerDied) else f"the fork server is gone ({error})"
+                if note:
+                    grader_failures.note(self.broken)
+                raise ServerDied(self.broken) from None
 
     def alive(self):
-        if self.process is None or self.process.poll() is not None:
+        if self.broken or self.process is None or self.process.poll() is not None:
             return False
         try:
-            return self.request("ping").get("threads") == 1
-        except (ServerDied, RuntimeError):
+            return self.request("ping", note=False)["threads"] == 1
+        except ServerDied:
             return False
 
     def stop(self):
@@ -132,12 +165,15 @@ class ForkServer:
                 pass
             self.process.wait()
             self.process = None
+        if self.channel is not None:
+            self.channel.close()
+            self.channel = None
         if self.kernel_dir:
             shutil.rmtree(self.kernel_dir, ignore_errors=True)
 
     def reset(self):
         """Between submissions: no process of the last one, nothing in /tmp, no kernel folder left."""
-        self.request("reset")
+        self.request("reset", note=False)
         for entry in os.scandir(self.kernel_dir):
             if entry.name != "forkserver.log":
                 shutil.rmtree(entry.path, ignore_errors=True) if entry.is_dir(follow_symlinks=False) else os.unlink(entry.path)
@@ -154,7 +190,6 @@ class ForkServer:
         path = os.path.join(self.kernel_dir, f"k{self.count}")
         os.mkdir(path, 0o700)
         return path
-
 
 
 def empty(folder):
@@ -174,26 +209,20 @@ _server = None  # this process's fork server
 _slot = None    # this process's slot: the folder its working copies are built in
 
 
-def private_base():
-    """Where the slot and the server's kernel folder go: not under /tmp, which every kernel may
-    write (its private tmpfs), so that Landlock's rule for /tmp does not cover them."""
-    return "/var/tmp" if os.access("/var/tmp", os.W_OK) else os.path.expanduser("~")
-
-
 def slot_dir():
     global _slot
     if _slot is None or not os.path.isdir(_slot):
         if _slot is None:
             # at this process's exit, also where it is a pool worker, which ends without atexit
             util.Finalize(None, stop_server, exitpriority=10)
-        _slot = tempfile.mkdtemp(prefix="agslot-", dir=private_base())
+        _slot = kernel_plan.private_folder("slot")
         os.chmod(_slot, 0o711)
     return _slot
 
 
 def server_for(plan, memory_mb=0, file_mb=0, threads=0):
     """This process's fork server for these settings, with its slot bound: started on first use,
-    started again when it died or the settings changed."""
+    started again when it died, misbehaved or the settings changed."""
     global _server
     key = (plan, memory_mb, file_mb, threads)
     if _server is not None and (_server.key != key or not _server.alive()):
@@ -202,8 +231,6 @@ def server_for(plan, memory_mb=0, file_mb=0, threads=0):
     if _server is None:
         _server = ForkServer(plan, memory_mb, file_mb, threads).start(slot_dir())
     return _server
-
-
 def warm_up(config_file, overrides):
     """A local grading worker's first act (its pool's initializer): start the fork server its
     kernels will ask for (the course's config with the run's `overrides`, as (key, value) pairs),
@@ -265,8 +292,8 @@ def slot(kernels="forked", preload=()):
         if _server is not None:
             try:
                 _server.reset()
-            except (ServerDied, RuntimeError):
-                _drop_server()  # started again for the next submission
+            except ServerDied:
+                _drop_server()  # a new sandbox for the next submission
         empty(folder)
 
 
@@ -316,20 +343,21 @@ class ForkedProvisioner(LocalProvisioner):
     """LocalProvisioner whose launch asks the fork server for a kernel instead of starting one."""
 
     server = None
-    kernel_settings = None  # (memory_mb, file_mb, threads, kernel_dir)
 
     async def launch_kernel(self, cmd, **kwargs):
         km = self.parent
         cwd = os.path.realpath(kwargs.get("cwd") or os.getcwd())
         kernel_dir = km.kernel_dir
-        env = kernel_environment(kwargs.get("env") or os.environ, cwd, km.threads)
-        user = km.plan.user if os.geteuid() == 0 else ""
+        root = kernel_plan.import_root()
+        env = sandbox.kernel_environment(kwargs.get("env") or os.environ, cwd, km.threads, root)
+        env.pop("JPY_PARENT_PID", None)
+        user = kernel_plan.kernel_user(km.plan.user) if os.geteuid() == 0 else ""
         if user:
-            give_to(user, [cwd, env["MPLCONFIGDIR"], kernel_dir, *Path(kernel_dir).iterdir()])
+            sandbox.give_to(user, [cwd, env["MPLCONFIGDIR"], kernel_dir, *Path(kernel_dir).iterdir()])
             os.chmod(cwd, 0o711)
-            env.update(USER=user, LOGNAME=user)
+            env.update(USER="kernel", LOGNAME="kernel")
         self.server.preload(_preload)
-        readable = [*sandbox.readable_paths(), "/proc"]
+        readable = [*sandbox.readable_paths(root), "/proc"]
         writable = [cwd, kernel_dir, *sandbox.DEVICES, "/tmp"]
         reply = self.server.request("fork", connection_file=km.connection_file, cwd=cwd, env=env,
                                     memory_mb=km.memory_mb, file_mb=km.file_mb, kernel_dir=kernel_dir,
@@ -341,23 +369,3 @@ class ForkedProvisioner(LocalProvisioner):
     async def send_signal(self, signum):
         if self.process:
             self.process.send_signal(signum)
-
-
-def kernel_environment(parent_env, cwd, threads):
-    """The environment of a fresh sandboxed kernel (sandbox.kernel_environment, under bubblewrap)."""
-    env = {name: value for name, value in parent_env.items() if name.startswith(sandbox.KEPT_VARIABLES)}
-    env.pop("JPY_PARENT_PID", None)
-    env.update(PATH=os.pathsep.join([os.path.dirname(sys.executable), "/usr/local/bin", "/usr/bin", "/bin"]),
-               HOME=cwd, TMPDIR="/tmp", MPLCONFIGDIR=os.path.join(cwd, ".matplotlib"),
-               IPYTHONDIR=os.path.join(cwd, ".ipython"), PYTHONDONTWRITEBYTECODE="1")
-    os.makedirs(env["MPLCONFIGDIR"], exist_ok=True)
-    if threads:
-        env.update({name: str(threads) for name in sandbox.THREAD_VARIABLES})
-    return env
-
-
-def give_to(user, paths):
-    entry = pwd.getpwnam(user) if ":" not in user else None
-    uid, gid = (entry.pw_uid, entry.pw_gid) if entry else (int(p) for p in user.split(":"))
-    for path in paths:
-        os.chown(path, uid, gid)

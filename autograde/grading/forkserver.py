@@ -4,21 +4,25 @@ A grading worker starts one through the sandbox launcher (autograde.grading.sand
 inside bubblewrap as the kernels' user, with Landlock, no network, its own pid namespace and a
 kernel's rlimits except the address space, which each kernel sets for itself. It pays the slow
 imports once (ipykernel, numpy, torch, matplotlib, what autograde.chapters imports and what
-kernels import on first use), then, for each submission, forks one child that becomes that submission's
-kernel: the child drops everything of the server (its control socket), reseeds what a fresh
-process would have seeded differently, applies the per-kernel limits and a Landlock domain of its
-own (writes only under its working directory, its kernel folder and /tmp; no signal to, no ptrace
-of the server), then runs ipykernel's IPKernelApp in-process on its connection file.
+kernels import on first use), then, for each submission, forks one child that becomes that
+submission's kernel: the child closes every descriptor it inherited but its standard streams
+(the server's channel among them) before anything else, reseeds what a fresh process would have
+seeded differently, applies the per-kernel limits and a Landlock domain of its own (writes only
+under its working directory, its kernel folder and /tmp; no signal to, no ptrace of the server),
+then runs ipykernel's IPKernelApp in-process on its connection file.
 
-It speaks newline-delimited JSON over the socket inherited as fd N (a socketpair end: no path in
-the sandbox leads to it, and the child closes it before any student code runs):
+It answers requests on the inherited end N of a socketpair, which no path in the sandbox leads
+to and no kernel holds, framed by multiprocessing.connection (send_bytes / recv_bytes), each a
+JSON object with the request's "id", which the reply repeats (the grader checks every reply
+strictly and treats anything else as a dead server):
   {"op": "fork", "connection_file", "cwd", "env", "memory_mb", "file_mb", "kernel_dir", "landlock"} -> {"pid"}
   {"op": "poll", "pid"}            -> {"returncode": None | int (negative: killed by that signal)}
   {"op": "signal", "pid", "signal"}
-  {"op": "reset"}                  -> every other process of the namespace killed, /tmp emptied
+  {"op": "reset"}                  -> {"killed"}: every other process of the namespace killed, /tmp
+                                      emptied, both checked; an error if anything survived
   {"op": "ping"}                   -> {"pid", "threads"}: a server with more than one thread must not fork
   {"op": "preload", "modules"}     -> {"extra_mb"}: imports them for the kernels forked from now on
-Every reply has "ok"; a failed request has "error" instead.
+Every reply has "id" and "ok"; a failed request has "error" instead of the op's fields.
 
 Only one kernel at a time: between submissions the worker asks for a reset, so nothing of one
 student (a process left behind, a file in /tmp) is there for the next. Threads must not exist
@@ -33,12 +37,16 @@ import os
 import random
 import shutil
 import signal
-import socket
+import stat
 import sys
 import tempfile
+import time
 from contextlib import contextmanager
+from multiprocessing.connection import Connection
 
 PR_SET_DUMPABLE = 4
+MAX_REQUEST = 2**20  # a fork request carries an environment and a few paths
+RESET_ROUNDS = 50    # kill(-1) rounds, 10 ms apart, before a reset gives up (fails closed)
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"  # what ipykernel sets in a fresh kernel
 WARM = ("numpy", "torch", "matplotlib", "matplotlib.pyplot", "IPython", "ipykernel.kernelapp",
         "ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel.debugger", "autograde", "autograde.check")
@@ -147,18 +155,20 @@ class Server:
     def __init__(self, channel, base_mb=0):
         self.channel, self.base_mb = channel, base_mb
         self.extra_mb = self.measure_extra_mb()
-        self.reader = channel.makefile("rb")
         self.children = {}   # pid -> returncode (None while running)
 
     def serve(self):
-        for line in self.reader:
+        while True:
             try:
-                request = json.loads(line)
-                reply = getattr(self, f"op_{request['op']}")(request)
-                reply = {"ok": True, **(reply or {})}
+                request = json.loads(self.channel.recv_bytes(MAX_REQUEST))
+            except EOFError:  # the grader closed its end: nothing more to do
+                return
+            reply = {"id": request.get("id") if isinstance(request, dict) else None}
+            try:
+                reply.update(ok=True, **(getattr(self, f"op_{request['op']}")(request) or {}))
             except Exception as error:  # noqa: BLE001 (a bad request gets an answer, the server lives on)
-                reply = {"ok": False, "error": f"{type(error).__name__}: {error}"}
-            self.channel.sendall(json.dumps(reply).encode() + b"\n")
+                reply.update(ok=False, error=f"{type(error).__name__}: {error}")
+            self.channel.send_bytes(json.dumps(reply).encode())
 
     def op_ping(self, request):
         return {"pid": os.getpid(), "threads": thread_count()}
@@ -184,6 +194,7 @@ class Server:
             code = 1
             try:
                 self.channel.close()
+                close_inherited_descriptors()
                 code = become_kernel(request, self.extra_mb)
             except SystemExit as exit_:
                 code = exit_.code if isinstance(exit_.code, int) else 1
@@ -215,41 +226,69 @@ class Server:
 
     def op_reset(self, request):
         """Nothing of the last submission survives: no process but the namespace's init and this
-        server, nothing in /tmp."""
+        server, nothing in /tmp. Checked, not assumed: if anything is left, the reset fails and the
+        grader starts a new sandbox instead."""
         killed = 0
-        for _ in range(20):
-            others = [pid for pid in (int(n) for n in os.listdir("/proc") if n.isdigit())
-                      if pid not in (1, os.getpid())]
+        for _ in range(RESET_ROUNDS):
+            others = other_processes()
             if not others:
                 break
-            for pid in others:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                    killed += 1
-                except OSError:
-                    pass
-            while True:
-                try:
-                    done, _ = os.waitpid(-1, os.WNOHANG)
-                except ChildProcessError:
-                    break
-                if not done:
-                    break
-            import time
-
+            killed += len(others)
+            try:
+                os.kill(-1, signal.SIGKILL)  # every process this server may signal, at once: its namespace's
+            except ProcessLookupError:
+                pass
+            reap_all()
             time.sleep(0.01)
         self.children.clear()
-        for entry in os.scandir("/tmp"):
-            try:
-                if entry.is_dir(follow_symlinks=False) and entry.path not in self.bound:
-                    shutil.rmtree(entry.path, ignore_errors=True)
-                elif not entry.is_dir(follow_symlinks=False):
-                    os.unlink(entry.path)
-            except OSError:
-                pass
+        survivors = other_processes()
+        if survivors:
+            raise RuntimeError(f"{len(survivors)} processes survived the reset")
+        empty_tmp()
         return {"killed": killed}
 
-    bound = ()  # folders under /tmp that are bind mounts of the grader's (kernel folder, slot): kept
+
+def other_processes():
+    """The pids of the namespace but its init (1) and this server, after reaping this server's children."""
+    reap_all()
+    return [pid for pid in (int(name) for name in os.listdir("/proc") if name.isdigit()) if pid not in (1, os.getpid())]
+
+
+def reap_all():
+    while True:
+        try:
+            done, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if not done:
+            return
+
+
+def empty_tmp():
+    """Everything in /tmp goes, including folders a kernel made read-only (same user: it may chmod
+    them back); raises if anything is left."""
+    for root, folders, _ in os.walk("/tmp"):
+        for name in folders:
+            path = os.path.join(root, name)
+            if not os.path.islink(path):
+                os.chmod(path, stat.S_IRWXU)
+    for entry in os.scandir("/tmp"):
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            try:
+                os.unlink(entry.path)
+            except FileNotFoundError:
+                pass
+    left = os.listdir("/tmp")
+    if left:
+        raise RuntimeError(f"/tmp could not be emptied ({len(left)} entries left)")
+
+
+def close_inherited_descriptors():
+    """In a forked child, before any student code: every descriptor but the standard streams goes,
+    the server's channel and anything a library of the server opened alike."""
+    os.closerange(3, os.sysconf("SC_OPEN_MAX"))
 
 
 def become_kernel(request, extra_mb=0):
@@ -319,19 +358,19 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m autograde.grading.forkserver")
     parser.add_argument("--fd", type=int, required=True, help="the inherited end of the grader's socketpair")
     parser.add_argument("--log", default="", help="where the server's own output goes")
-    parser.add_argument("--keep", action="append", default=[], help="a bound folder under /tmp that reset keeps")
     args = parser.parse_args(argv)
     if args.log:
         fd = os.open(args.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         os.dup2(fd, 1)
         os.dup2(fd, 2)
         os.close(fd)
-    channel = socket.socket(fileno=args.fd)
+    channel = Connection(args.fd)
     set_dumpable(False)  # a kernel of the same user can neither ptrace it nor read its memory
     server = Server(channel, base_mb=warm())
-    Server.bound = tuple(args.keep)
-    channel.sendall(json.dumps({"ok": True, "ready": True, "pid": os.getpid(), "threads": thread_count(),
-                                "extra_mb": server.extra_mb}).encode() + b"\n")
+    import autograde
+
+    channel.send_bytes(json.dumps({"id": 0, "ok": True, "ready": True, "pid": os.getpid(), "threads": thread_count(),
+                                   "extra_mb": server.extra_mb, "package": autograde.__path__[0]}).encode())
     server.serve()
 
 
