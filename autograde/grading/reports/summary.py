@@ -9,7 +9,7 @@ from pathlib import Path
 from ..flags import LEGEND, ORDER, letters
 from ..gradebook import class_grades
 from ..records import read_record
-from ..sandbox import describe
+from ..kernel_plan import describe
 
 NAME_WIDTH = 24
 WAITING = "?"
