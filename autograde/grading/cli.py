@@ -1,8 +1,10 @@
 """The instructor's command line: python -m autograde <command> (or `backprop-lab <command>`).
 
 Exit status: 0 when the command ran, whatever the students' notebooks did (a notebook that
-cannot be graded scores 0 and is listed); 2 for the instructor's own errors (not a course
-folder, no release, unknown assignment, nbgrader itself failing).
+cannot be graded scores 0 and is listed); 1 when the grader itself failed on some submissions
+(listed, flagged G, no score recorded for them); 2 for the instructor's own errors (not a course
+folder, no release, unknown assignment, a sandbox that cannot import the course's package,
+nbgrader itself failing).
 """
 import argparse
 import os
@@ -122,7 +124,8 @@ def limits(p, cell_timeout=None, notebook_timeout=None, memory_mb=None, kernels=
                    help=f"memory limit of a student's kernel {default if memory_mb is None else f'(default {memory_mb})'}")
     p.add_argument("--sandbox-user", default="auto",
                    help="user to run student code as when grading as root (default: auto = the course config's, "
-                        "'nobody' if it can run this Python; '' = root without capabilities)")
+                        "a uid of their own per grading worker if it can run this Python; '' = root without "
+                        "capabilities)")
     p.add_argument("--unsandboxed", action="store_true",
                    help="grade even where no sandbox (bubblewrap, Landlock) can run: student code then reads the "
                         "course with the grader's rights; every submission is flagged U")
@@ -191,11 +194,18 @@ def run_grade(args):
     if not results:
         print("nothing to grade: no submitted/<student>/<assignment>/ folders match")
         return 0
-    failed = sum(not r.graded for r in results)
+    grader_failed = [r for r in results if any(flag["code"] == "G" for flag in r.flags)]
+    failed = sum(not r.graded for r in results) - len(grader_failed)
     print(f"graded {len(results)} notebooks in {elapsed:.0f} s ({60 * len(results) / elapsed:.1f}/min)"
           + (f"; {failed} could not be graded (scored 0)" if failed else ""))
     print()
     print(table(course, args.assignment, details=not args.brief))
+    if grader_failed:
+        print(f"\nThe grader itself failed on {len(grader_failed)} submissions (flag G: no score recorded, not the "
+              "students' fault); fix the cause and grade them again:", file=sys.stderr)
+        for record in grader_failed[:20]:
+            print(f"  {record.student} / {record.assignment}: {record.reason}", file=sys.stderr)
+        return 1
 
 
 def run_feedback(args):

@@ -6,6 +6,8 @@ notebook's metadata, so plain `nbgrader autograde` and the pipeline record them 
 """
 LEGEND = {
     "X": "not graded: the file could not be read or graded (scored 0; reason below)",
+    "G": "not graded through the grader's own failure, twice (no score recorded; the instructor must grade it again)",
+    "S": "submission over the size limits: files beyond them were left out",
     "T": "graded or locked cells deleted, duplicated, retyped or edited (restored from the release)",
     "A": "hand-written code calls autograd (found by reading the code, not by running it)",
     "P": "code patches the checking library, numpy or torch, or rebinds a name the setup cell made",
@@ -16,17 +18,24 @@ LEGEND = {
     "O": "output truncated (too large)",
     "U": "graded without a sandbox (--unsandboxed): the code ran with the grader's access to the course",
 }
-ORDER = "XUTAPWLMKO"
+ORDER = "GXUTAPWLMKOS"
 METADATA_KEY = "autograde"
 
 
 def add_flag(nb, code, message, cell=None):
-    """Record flag `code` on notebook `nb` (once per code, cell and message)."""
+    """Record flag `code` on notebook `nb` (once per code, cell and message), in constant time: the
+    keys already recorded are kept beside the list, as an attribute of the notebook object that is
+    never written out (a notebook of many cells may flag each)."""
     assert code in LEGEND, code
-    entry = {"code": code, "cell": cell, "message": message}
     flags = nb.metadata.setdefault(METADATA_KEY, {}).setdefault("flags", [])
-    if entry not in flags:
-        flags.append(entry)
+    index = vars(nb).get("_flag_keys")
+    if index is None or index[0] is not flags:
+        index = (flags, {(f.get("code"), f.get("cell"), f.get("message")) for f in flags})
+        vars(nb)["_flag_keys"] = index  # the instance's own dict: not an item, so not in the file
+    key = (code, cell, message)
+    if key not in index[1]:
+        index[1].add(key)
+        flags.append({"code": code, "cell": cell, "message": message})
 
 
 def notebook_flags(nb):

@@ -111,15 +111,23 @@ def save_failure(course, assignment, student, timestamp):
     zero(course, assignment, student)
 
 
-def zero(course, assignment, student, notebooks=None):
+def save_not_graded(course, assignment, student, timestamp):
+    """The grader failed on this submission: no score at all (none stale either), every graded cell
+    waiting for a person, as the formgrader shows it, until it is graded again."""
+    with Gradebook(db_url(course)) as gb:
+        open_submission(gb, assignment, student, timestamp)
+    zero(course, assignment, student, score=None)
+
+
+def zero(course, assignment, student, notebooks=None, score=0):
     with Gradebook(db_url(course)) as gb:
         submission = gb.find_submission(assignment, student)
         for notebook in submission.notebooks:
             if notebooks is not None and notebook.name not in notebooks:
                 continue
             for grade in notebook.grades:
-                grade.auto_score = 0
-                grade.needs_manual_grade = False
+                grade.auto_score = score
+                grade.needs_manual_grade = score is None
             for comment in notebook.comments:
                 comment.auto_comment = None
         gb.db.commit()

@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from . import course_guard, gradebook, pools, worker
 from .course import CourseError, course_config
+from .kernel_plan import SandboxUnavailable, preflight
 from .flags import notebook_flags
 from .preprocessors.sandboxed_execute import SandboxKernelManager
 from .records import Record, write_record
@@ -30,6 +31,10 @@ from .settings import UNSANDBOXED, Settings
 
 WORKER_DIED = ("the grading process died while running this notebook (killed by the system, for example "
                "out of memory, or by the notebook's own code)")
+TIMESTAMP = "timestamp.txt"  # when the exchange took the submission in (nbgrader's file)
+# What nbgrader's exchange puts beside a submission, and its release_feedback reads back beside the
+# graded notebook: the only files besides the notebooks that go into autograded/.
+EXCHANGE_FILES = (TIMESTAMP, "submission_secret.txt")
 SLACK_NS = 1_000_000_000  # a change dated this close to a run's start or end may still be that run's
 
 
@@ -74,11 +79,16 @@ def grade_class(course, assignments=None, students=None, settings=None):
     todo = find_submissions(course, released, assignments, students)
     if not todo:
         return []
-    # the workers start (and start their kernels' fork servers) while this process prepares the run
+    # the workers start (and start their kernels' fork servers) while this process checks that a
+    # sandboxed kernel imports the course's package and prepares the run
     pool = pools.open_pool(settings.worker_count(), settings.scheduler, settings.warm_up(course, plan))
     with tempfile.TemporaryDirectory(prefix="autograde-run-") as run_dir:
         try:
+            preflight(plan)
             run = Run(course, Path(run_dir), released, settings, plan)
+        except SandboxUnavailable as error:
+            pool.close()
+            raise CourseError(str(error)) from None
         except BaseException:
             pool.close()
             raise
@@ -107,13 +117,13 @@ class Run:
         self.results = {}
         self.windows = {}   # key -> [start, end] of its run, ns since the epoch (ctime's clock)
         self.regrade = set()  # graded before this run, and their graded notebook was changed
+        self.left_out = {}    # key -> how many of its files were over the size limits (worker.submission_files)
 
     def job(self, key):
         assignment, student = key
-        return worker.Job(
-            assignment, student, self.released[assignment], worker.read_files(self.staged / student / assignment),
-            self.config_text, self.template, self.overrides,
-        )
+        files, self.left_out[key] = worker.submission_files(self.staged / student / assignment, self.released[assignment])
+        return worker.Job(assignment, student, self.released[assignment], files, self.config_text, self.template,
+                          self.overrides)
 
     @property
     def overrides(self):
@@ -210,9 +220,9 @@ class Run:
     # --- recording ----------------------------------------------------------------------------
 
     def timestamp(self, assignment, student):
-        path = self.staged / student / assignment / "timestamp.txt"
+        path = self.staged / student / assignment / TIMESTAMP
         try:
-            return parse_utc(path.read_text().strip()) if path.is_file() else None
+            return parse_utc(path.read_text().strip()) if path.is_file() and not path.is_symlink() else None
         except (ValueError, OSError):
             return None
 
@@ -221,14 +231,19 @@ class Run:
 
     def record(self, outcome):
         if not outcome.ok:
+            code = "G" if outcome.grader_failed else "X"
             self.write(Record(*outcome.key, False, reason=outcome.reason, seconds=round(outcome.seconds, 2),
-                              flags=[{"code": "X", "cell": None, "message": outcome.reason}]))
+                              flags=[{"code": code, "cell": None, "message": outcome.reason}]))
             return
         target = self.graded_dir(*outcome.key)
         self.guard.forget(target)
         shutil.rmtree(target, ignore_errors=True)
         target.mkdir(parents=True)
         worker.write_files(outcome.graded, target)
+        for name in EXCHANGE_FILES:  # nbgrader's own: feedback is released under them
+            path = self.staged / outcome.student / outcome.assignment / name
+            if path.is_file() and not path.is_symlink() and path.stat().st_size <= 4096:
+                shutil.copyfile(path, target / name)
         notebooks = {Path(name).stem: nbformat.reads(data.decode(), as_version=4)
                      for name, data in sorted(outcome.graded.items()) if name.endswith(".ipynb") and "/" not in name}
         flags = [flag for name in sorted(notebooks) for flag in notebook_flags(notebooks[name])]
@@ -252,6 +267,9 @@ class Run:
         record.protections = self.plan.protections()
         if self.settings.unsandboxed:
             record.flags.append({"code": "U", "cell": None, "message": UNSANDBOXED})
+        if self.left_out.get(record.key):
+            record.flags.append({"code": "S", "cell": None, "message": f"{self.left_out[record.key]} files beyond "
+                                 f"{worker.MAX_EXTRA_FILES} files or {worker.MAX_EXTRA_BYTES // 2**20} MB were left out"})
         target = self.graded_dir(*record.key)
         if not record.graded:
             self.guard.forget(target)
@@ -270,6 +288,8 @@ class Run:
         if record.graded:
             notebooks = notebooks if notebooks is not None else self.graded_notebooks(*record.key)
             gradebook.save_graded(self.course, *record.key, notebooks, timestamp, self.config)
+        elif any(flag["code"] == "G" for flag in record.flags):
+            gradebook.save_not_graded(self.course, *record.key, timestamp)
         else:
             gradebook.save_failure(self.course, *record.key, timestamp)
 

@@ -24,7 +24,7 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import AssignLatePenalties, SaveAutoGrades
 from traitlets.utils.importstring import import_item
 
-from . import forked_kernels
+from . import forked_kernels, grader_failures
 from .course import FIRST_USE_IMPORTS, course_config
 from .gradebook import DB_URL_VARIABLE, quiet_sqlalchemy
 
@@ -32,6 +32,15 @@ quiet_sqlalchemy()  # this module is what a worker process imports
 
 SCORE_WRITERS = (SaveAutoGrades, AssignLatePenalties)  # run once, by the parent
 CONFIG_FILE = "nbgrader_config.py"
+ATTEMPTS = 2  # a submission during which the grader itself failed is graded again on a fresh kernel, once
+# What one submission may bring. An honest notebook of this course has under 50 cells, none over
+# 10,000 characters, and weighs under 1 MB with its outputs; its other files are none.
+MAX_NOTEBOOK_BYTES = 50 * 2**20
+MAX_CELLS = 1000
+MAX_CELL_CHARS = 200_000
+MAX_EXTRA_FILES = 100                # files besides the notebooks, given to the kernel, never returned
+MAX_EXTRA_BYTES = 20 * 2**20
+MAX_GRADED_BYTES = 50 * 2**20        # a graded notebook larger than this is not taken back
 
 
 @dataclass
@@ -51,8 +60,9 @@ class Outcome:
     student: str
     ok: bool
     reason: str = ""
-    graded: dict = field(default_factory=dict)  # {relative path: bytes}: what nbgrader left in autograded/
+    graded: dict = field(default_factory=dict)  # {relative path: bytes}: the graded notebooks
     seconds: float = 0.0
+    grader_failed: bool = False  # not graded through the grader's fault (reason says which), not the student's
 
     @property
     def key(self):
@@ -61,6 +71,9 @@ class Outcome:
 
 def unreadable_reason(path):
     """Why the file at `path` cannot be graded as a notebook, or None if it can."""
+    size = os.path.getsize(path)
+    if size > MAX_NOTEBOOK_BYTES:
+        return f"{Path(path).name} is {size / 2**20:.0f} MB, over the {MAX_NOTEBOOK_BYTES // 2**20} MB a notebook may be"
     try:
         nb = nbformat.read(path, as_version=4)
     except Exception as error:  # noqa: BLE001 (nbformat raises many kinds for broken files)
@@ -72,6 +85,11 @@ def unreadable_reason(path):
         return f"{Path(path).name} is not a valid notebook ({first_line(error)})"
     if not any(cell.get("metadata", {}).get("nbgrader") for cell in nb.cells):
         return f"{Path(path).name} has none of the assignment's cells (was the wrong notebook submitted?)"
+    if len(nb.cells) > MAX_CELLS:
+        return f"{Path(path).name} has {len(nb.cells)} cells, over the {MAX_CELLS} a notebook may have"
+    longest = max(len(cell.source) for cell in nb.cells)
+    if longest > MAX_CELL_CHARS:
+        return f"{Path(path).name} has a cell of {longest:,} characters, over the {MAX_CELL_CHARS:,} a cell may have"
     return None
 
 
@@ -80,24 +98,36 @@ def first_line(error):
     return f"{type(error).__name__}: {text[0][:200]}" if text else type(error).__name__
 
 
-def read_files(folder):
-    """{relative path: bytes} of the regular files under `folder`. Symlinks are not followed: a
-    submission cannot smuggle in a link to a file the grader may read."""
-    files = {}
-    for entry in os.scandir(folder):
-        if entry.is_symlink():
-            continue
-        if entry.is_dir():
-            files.update({f"{entry.name}/{name}": data for name, data in read_files(entry.path).items()})
-        elif entry.is_file():
-            files[entry.name] = Path(entry.path).read_bytes()
-    return files
+def submission_files(folder, notebooks):
+    """The files of the submission in `folder` to grade, as {relative path: bytes}, and how many were
+    left out: the assignment's notebooks, and other regular files up to MAX_EXTRA_FILES and
+    MAX_EXTRA_BYTES in all (a kernel gets room to work, not a way to fill the grader's disk).
+    Symlinks are not followed: a submission cannot smuggle in a link to a file the grader may read."""
+    wanted = {f"{name}.ipynb" for name in notebooks}
+    files, left_out, extra_bytes = {}, 0, 0
+    for root, folders, names in os.walk(folder):
+        folders[:] = sorted(name for name in folders if not os.path.islink(os.path.join(root, name)))
+        for name in sorted(names):
+            path = os.path.join(root, name)
+            relative = os.path.relpath(path, folder)
+            if os.path.islink(path) or not os.path.isfile(path):
+                continue
+            if relative in wanted:
+                files[relative] = Path(path).read_bytes()
+                continue
+            size = os.path.getsize(path)
+            if len(files) - len(wanted & files.keys()) >= MAX_EXTRA_FILES or extra_bytes + size > MAX_EXTRA_BYTES:
+                left_out += 1
+                continue
+            extra_bytes += size
+            files[relative] = Path(path).read_bytes()
+    return files, left_out
 
 
 def write_files(files, folder):
     for name, data in files.items():
         if Path(name).is_absolute() or ".." in Path(name).parts:
-            continue  # read_files never makes such names; a job built elsewhere must not escape
+            continue  # submission_files never makes such names; a job built elsewhere must not escape
         path = Path(folder) / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
@@ -121,8 +151,23 @@ def make_working_copy(job, work):
 
 
 def grade(job):
-    """Grade `job` in a fresh working copy and say how it went; never raises for a student's file."""
+    """Grade `job` in a fresh working copy and say how it went; never raises for a student's file.
+    When the grader's own machinery failed meanwhile (grader_failures), the result is not the
+    student's: it is graded again on a fresh kernel, and reported as the grader's failure if that
+    fails too."""
     os.environ.pop(DB_URL_VARIABLE, None)  # the worker's own gradebook is local; its kernels must not learn the course's
+    started = time.monotonic()
+    for _ in range(ATTEMPTS):
+        with grader_failures.watching() as failures:
+            outcome = grade_once(job)
+        if not failures:
+            return outcome
+    reason = f"the grader failed twice while grading it: {failures[0]}"
+    return Outcome(job.assignment, job.student, ok=False, reason=reason, grader_failed=True,
+                   seconds=time.monotonic() - started)
+
+
+def grade_once(job):
     # forked kernels: the working copy goes into the slot of this process's fork server (forked_kernels.py)
     with forked_kernels.slot(job.overrides["SandboxKernelManager.kernels"],
                              FIRST_USE_IMPORTS.get(job.assignment, ())) as slot:
@@ -156,10 +201,14 @@ def grade_in(job, work):
             missing = [n for n in job.notebooks if not (graded / f"{n}.ipynb").is_file()]
             if missing:
                 outcome.reason = error_summary(log_text.getvalue()) or "nbgrader produced no graded notebook"
-            else:
-                # not the kernel's own leftovers (its log, its connection file)
-                outcome.ok, outcome.graded = True, {name: data for name, data in read_files(graded).items()
-                                                    if not name.startswith(".")}
+            else:  # the graded notebooks only: nothing else a submission brought goes back to the course
+                outcome.graded = {f"{name}.ipynb": (graded / f"{name}.ipynb").read_bytes() for name in job.notebooks}
+                large = [name for name, data in outcome.graded.items() if len(data) > MAX_GRADED_BYTES]
+                if large:
+                    outcome.graded = {}
+                    outcome.reason = f"the graded {large[0]} is over {MAX_GRADED_BYTES // 2**20} MB"
+                else:
+                    outcome.ok = True
     except NbGraderException:
         outcome.reason = error_summary(log_text.getvalue()) or "nbgrader could not grade it"
     except Exception as error:  # noqa: BLE001 (a broken submission must not stop the class)

@@ -49,6 +49,24 @@ def test_limit_output_size_cuts_long_text_drops_huge_images_and_flags_the_cell()
     assert notebook_flags(out) == [{"code": "O", "cell": "big", "message": "output too large: cut"}]
 
 
+def test_past_the_notebooks_total_images_go_and_errors_stay():
+    """Many images each under the per-output cap: past the notebook's total they are dropped, later
+    text is cut short, and a later test cell keeps its error (nbgrader scores the cell by it: a flood
+    of outputs must not turn a failed test into a passed one)."""
+    picture = "A" * 3000
+    flood = graded("show", "answer_a", [new_output("display_data", data={"image/png": picture}) for _ in range(10)])
+    failed = graded("check()", "test_b", [new_output("stream", name="stdout", text="y" * 5000),
+                                         new_output("error", ename="AssertionError", evalue="dx is wrong",
+                                                    traceback=["AssertionError: dx is wrong"])])
+    nb = new_notebook(cells=[flood, failed])
+    out, _ = LimitOutputSize(max_chars=10_000, max_data_chars=5000, max_total_chars=10_000).preprocess(nb, {})
+    kept = [o for o in out.cells[0].outputs if "image/png" in o.data]
+    assert 1 <= len(kept) <= 4 and all("removed" in o.data["text/plain"] for o in out.cells[0].outputs[len(kept):])
+    text, error = out.cells[1].outputs
+    assert len(text.text) < 2100 and error.output_type == "error" and error.evalue == "dx is wrong"
+    assert {flag["cell"] for flag in notebook_flags(out)} == {"answer_a", "test_b"}
+
+
 # --- ScanStudentCode ---------------------------------------------------------------------------
 
 def test_scan_student_code_flags_answers_and_not_locked_cells():

