@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import socket
+import stat
 import sys
 import sysconfig
 from pathlib import Path
@@ -58,6 +59,7 @@ def grade_hostile_class(course, assignment, settings, bad_inputs=BAD_INPUTS, sam
     {student: Record}, cell scores)."""
     listener = socket.create_server(("127.0.0.1", 0))  # what the network probe must not reach
     context = {"course": course, "port": listener.getsockname()[1]}  # what the probes are told
+    make_victims(course)
     samples = [(v.name, v.build(assignment)) for v in variants(assignment) if samples is None or v.name in samples]
     samples += [(b.name, b.build(assignment, **context)) for b in bad_inputs]
     files = {student: submit(course, assignment, student, nb).read_bytes() for student, nb in samples}
@@ -69,6 +71,18 @@ def grade_hostile_class(course, assignment, settings, bad_inputs=BAD_INPUTS, sam
         os.chdir(here)
         listener.close()
     return course, files, results, cell_scores(course, assignment)
+
+
+VICTIMS = {"private.txt": (b"root's own\n", 0o600), "notes.txt": (b"anyone may read this\n", 0o644)}
+
+
+def make_victims(course):
+    """Files outside the course that the symlink_out sample links to (hostile_kernels.SYMLINK_OUT)."""
+    folder = Path(course).parent / "victims"
+    folder.mkdir(exist_ok=True)
+    for name, (data, mode) in VICTIMS.items():
+        (folder / name).write_bytes(data)
+        os.chmod(folder / name, mode)
 
 
 @pytest.mark.nbgrader
@@ -148,6 +162,18 @@ class PipelineSuite:
                        Path(sysconfig.get_path("purelib")), Path("/"), Path("/root"), Path("/work"), Path("/etc"),
                        Path("/var/tmp")):
             assert not (folder / "sandbox-escape.txt").exists(), folder
+
+    def test_links_to_files_outside_change_nothing(self, pipeline):
+        """The symlink_out sample linked its notebook's name and a file beside it, in its folder and
+        around it, to files outside the course: they are as they were, byte for byte and mode for
+        mode, and what came back to the course is its graded notebook alone, no link."""
+        course = pipeline[0]
+        for name, (data, mode) in VICTIMS.items():
+            path = Path(course).parent / "victims" / name
+            assert path.read_bytes() == data and stat.S_IMODE(path.stat().st_mode) == mode, name
+        graded = notebook_path(course, "autograded", self.assignment, "symlink_out")
+        assert [p.name for p in graded.parent.iterdir()] == [graded.name] and not graded.is_symlink()
+        assert not any(p.is_symlink() for p in Path(course).rglob("*"))
 
     def test_no_feedback_page_shows_a_course_file(self, pipeline, tmp_path):
         course = tmp_path / "course"

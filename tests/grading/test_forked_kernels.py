@@ -15,10 +15,10 @@ from nbformat.v4 import new_code_cell, new_notebook
 from traitlets.config import Config
 
 from autograde.cause import MIME as CAUSE_MIME
-from autograde.grading import forked_kernels, forkserver, sandbox
+from autograde.grading import forked_kernels, forkserver, kernel_plan
 from autograde.grading.preprocessors.sandboxed_execute import SandboxKernelManager
 
-PLAN = sandbox.make_plan()
+PLAN = kernel_plan.make_plan()
 pytestmark = pytest.mark.skipif(not forked_kernels.usable(PLAN),
                                 reason="forked kernels need bubblewrap and Landlock >= 6")
 MEMORY_MB = 2048
@@ -172,3 +172,72 @@ def test_forked_kernels_are_the_default_and_fresh_ones_a_setting():
     assert SandboxKernelManager(kernels="fresh").kernels == "fresh"
     with forked_kernels.slot("fresh") as work:
         assert work is None
+
+
+def test_a_kernel_holds_no_descriptor_of_the_server():
+    """Every descriptor the kernel holds is its own (made after the fork): none is the server's
+    channel, nor anything else the server has open."""
+    texts, _ = run("import os, json\nfds = {}\nfor fd in os.listdir('/proc/self/fd'):\n    try:\n"
+                   "        fds[fd] = os.readlink(f'/proc/self/fd/{fd}')\n    except OSError:\n        pass\n"
+                   "print(json.dumps(fds))")
+    held = json.loads(texts[0])
+    ours = forked_kernels._server
+    [server] = [pid for pid in descendants(ours.process.pid) if pid in fork_servers()
+                and pid_in_namespace(pid) == ours.request("ping")["pid"]]
+    server_has = {os.readlink(f"/proc/{server}/fd/{fd}") for fd in os.listdir(f"/proc/{server}/fd")}
+    shared = {target for target in held.values() if target in server_has and not target.startswith("/dev/")}
+    assert not shared, (shared, held)
+
+
+def fork_servers():
+    """Host pids of fork servers' Python processes and of the kernels forked from them."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            argv = open(f"/proc/{entry}/cmdline", "rb").read().split(b"\0")
+        except OSError:
+            continue
+        if argv[1:3] == [b"-m", b"autograde.grading.forkserver"]:
+            found.append(int(entry))
+    return found
+
+
+def descendants(pid):
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        for task in os.listdir(f"/proc/{parent}/task"):
+            with open(f"/proc/{parent}/task/{task}/children") as children:
+                todo += [int(child) for child in children.read().split()]
+        found.append(parent)
+    return found
+
+
+def pid_in_namespace(pid):
+    with open(f"/proc/{pid}/status") as status:
+        return int(next(line for line in status if line.startswith("NSpid:")).split()[-1])
+
+
+def test_a_read_only_folder_left_in_tmp_is_gone_for_the_next_kernel():
+    texts, _ = run("import os\nos.makedirs('/tmp/locked/inner')\nopen('/tmp/locked/inner/answers.txt', 'w').write('x')\n"
+                   "os.chmod('/tmp/locked/inner', 0o555)\nos.chmod('/tmp/locked', 0o555)\nprint(os.listdir('/tmp'))")
+    assert "locked" in texts[0]
+    texts, _ = run("import os\nprint(os.listdir('/tmp'))")
+    assert texts[0].strip() == "[]"
+
+
+def test_a_reply_out_of_turn_retires_the_server():
+    """A reply whose id is not the request's (or that lacks what the request asks for) is not taken:
+    the server is not used again and the failure is the grader's, noted for the submission."""
+    from autograde.grading import grader_failures
+
+    server = forked_kernels.server_for(PLAN, MEMORY_MB, 0, 1)
+    server.last_id += 5  # the next reply carries an id the server never saw: as if a stale one were waiting
+    server.channel.send_bytes(json.dumps({"id": server.last_id - 2, "op": "ping"}).encode())
+    with grader_failures.watching() as failures:
+        with pytest.raises(forked_kernels.ServerDied, match="out of turn"):
+            server.request("ping")
+    assert failures and "out of turn" in failures[0]
+    assert not server.alive()
+    texts, _ = run("print('a new server')")
+    assert texts[0].strip() == "a new server" and forked_kernels._server is not server

@@ -20,6 +20,7 @@ import nbformat
 
 from ..course import ASSIGNMENTS
 from . import blank_submission, correct_submission
+from .hostile_kernels import LARGE_IMAGES, LOCKED_TMP, SYMLINK_OUT, WRITE_DESCRIPTORS, huge_cell, many_cells
 from .sandbox_probes import LIST_PROCESSES, OPEN_SOCKETS, READ_CLASSMATE, SEARCH_DISK, WRITE_OUTSIDE
 
 
@@ -280,5 +281,16 @@ BAD_INPUTS = [
              marks="full"),
     BadInput("write_outside", "writes into the course, the Python installation and /", probe(WRITE_OUTSIDE),
              marks="full"),
+    # after the grader's own machinery (hostile_kernels.py): they may spoil their own grade, no other
+    BadInput("write_descriptors", "writes fake fork-server replies to every descriptor it holds",
+             append_to_last_answer(WRITE_DESCRIPTORS)),
+    BadInput("symlink_out", "links its notebook and a file beside it to files outside the course",
+             probe(SYMLINK_OUT), marks="full"),
+    BadInput("locked_tmp", "leaves a read-only folder in /tmp for the next kernel", append_to_first_answer(LOCKED_TMP),
+             marks="full"),
+    BadInput("large_images", "shows sixty images of 1.9 MB each", append_to_first_answer(LARGE_IMAGES),
+             flags="O", marks="full"),
+    BadInput("many_cells", "20,000 extra cells", many_cells, graded=False, flags="X"),
+    BadInput("huge_cell", "a cell of 5 MB", huge_cell, graded=False, flags="X"),
 ]
 PROBES = [bad.name for bad in BAD_INPUTS if getattr(bad.make, "probe", False)]
