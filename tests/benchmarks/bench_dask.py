@@ -14,9 +14,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from autograde.grading.course import available_assignments, cell_scores, generate_release, make_course, submit
-from autograde.grading.runner import Settings, grade_class
-from autograde.grading.samples import variants
+from autograde.grading.course.layout import available_assignments, make_course, submit
+from autograde.grading.gradebook.database import cell_scores
+from autograde.grading.course.release import generate_release
+from autograde.grading.scheduling.runner import Settings, grade_class
+from autograde.grading.demo.samples import variants
 
 
 def build(folder, assignment):

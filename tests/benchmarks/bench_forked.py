@@ -32,12 +32,13 @@ from traitlets.config import Config
 sys.path.insert(0, os.path.dirname(__file__))
 from bench_grading import build, plain_nbgrader, timed  # noqa: E402
 
-from autograde.grading.course import cell_scores, available_assignments, notebook_path  # noqa: E402
-from autograde.grading import forked_kernels  # noqa: E402
-from autograde.grading.preprocessors.sandboxed_execute import SandboxKernelManager  # noqa: E402
-from autograde.grading.records import read_record  # noqa: E402
-from autograde.grading.runner import Settings  # noqa: E402
-from autograde.grading.kernel_plan import make_plan  # noqa: E402
+from autograde.grading.gradebook.database import cell_scores
+from autograde.grading.course.layout import available_assignments, notebook_path
+from autograde.grading.kernels import forked_kernels
+from autograde.grading.kernels.manager import SandboxKernelManager
+from autograde.grading.gradebook.records import read_record
+from autograde.grading.scheduling.runner import Settings
+from autograde.grading.kernels.kernel_plan import make_plan
 
 
 def cell_seconds(course, students, cell_timeout=60):

@@ -19,10 +19,12 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from autograde.grading.course import available_assignments, cell_scores, generate_release, make_course, notebook_path, submit
-from autograde.grading.runner import Settings, grade_class
-from autograde.grading.samples import variants
-from autograde.grading.samples.bad_inputs import BAD_INPUTS
+from autograde.grading.course.layout import available_assignments, make_course, notebook_path, submit
+from autograde.grading.gradebook.database import cell_scores
+from autograde.grading.course.release import generate_release
+from autograde.grading.scheduling.runner import Settings, grade_class
+from autograde.grading.demo.samples import variants
+from autograde.grading.demo.samples.bad_inputs import BAD_INPUTS
 
 
 def build(workdir, assignments, bad_inputs):

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from autograde.chapters.mlp_backprop import digits_split
-from autograde.grading.samples.mlp_backprop import definitions
+from autograde.grading.demo.samples.mlp_backprop import definitions
 
 HIDDEN, BATCH_SIZE, LR = 32, 32, 0.1
 

@@ -6,7 +6,7 @@ import io
 
 import nbformat
 
-from autograde.grading.course import ROOT, notebook_path
+from autograde.grading.course.layout import ROOT, notebook_path
 
 
 def master_test_cells(assignment):

@@ -1,5 +1,5 @@
 """Chapter 5's grading functions, fast and without nbgrader. (Every sample submission,
-autograde.grading.samples.autograd_engine.VARIANTS, is graded through nbgrader by
+autograde.grading.demo.samples.autograd_engine.VARIANTS, is graded through nbgrader by
 tests/end_to_end/test_grading_05_autograd_engine.py: run here as well, in-process, it cost 15 s
 of the suite's 4 minutes for nothing more.)
 
@@ -14,8 +14,8 @@ import pytest
 
 from autograde.chapters import autograd_engine as grader
 from autograde.chapters.autograd_engine import engine, graphs
-from autograde.grading.samples import Replace, Rewrite
-from autograde.grading.samples.autograd_engine import definitions
+from autograde.grading.demo.samples import Replace, Rewrite
+from autograde.grading.demo.samples.autograd_engine import definitions
 
 
 def fails_with(phrase, check, *args, **kwargs):

@@ -6,7 +6,7 @@ import torch
 
 from autograde import GradientMismatch
 from autograde.chapters import chain_rule as grader
-from autograde.grading.samples import correct_submission
+from autograde.grading.demo.samples import correct_submission
 
 matplotlib.use("Agg")
 

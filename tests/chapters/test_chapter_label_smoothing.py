@@ -19,8 +19,8 @@ import torch.nn.functional as F
 from autograde import AutogradCalled, GradientMismatch, no_autograd
 from autograde.check import HIGH_PRECISION, LOW_PRECISION
 from autograde.chapters import label_smoothing as grader
-from autograde.grading.samples import Replace, Variant
-from autograde.grading.samples.label_smoothing import VARIANTS
+from autograde.grading.demo.samples import Replace, Variant
+from autograde.grading.demo.samples.label_smoothing import VARIANTS
 
 matplotlib.use("Agg")
 ASSIGNMENT = "04_label_smoothing"

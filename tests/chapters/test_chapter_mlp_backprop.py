@@ -1,6 +1,6 @@
 """Chapter 3's grading functions, fast and without nbgrader.
 
-1. Every sample submission (autograde.grading.samples.mlp_backprop.VARIANTS) runs the master's test cells,
+1. Every sample submission (autograde.grading.demo.samples.mlp_backprop.VARIANTS) runs the master's test cells,
    hidden tests included, in the namespace its own definition cells create: the right answers,
    however written, get every point; each mistake loses exactly the cells its variant lists, and
    the message names the cause.
@@ -15,8 +15,8 @@ import pytest
 
 from autograde.chapters import mlp_backprop as grader
 from autograde.chapters.mlp_backprop import references
-from autograde.grading.samples import Replace, Rewrite
-from autograde.grading.samples.mlp_backprop import ASSIGNMENT, VARIANTS, definitions
+from autograde.grading.demo.samples import Replace, Rewrite
+from autograde.grading.demo.samples.mlp_backprop import ASSIGNMENT, VARIANTS, definitions
 
 from sample_cells import grade_problems, master_test_cells, run_cell
 

@@ -21,8 +21,8 @@ import torch.nn.functional as F
 from autograde import AutogradCalled, GradientMismatch, NotAnArray, compare_all
 from autograde.chapters import softmax_nll as grader
 from autograde.reference import randn, torch_grads
-from autograde.grading.course import ROOT, notebook_path
-from autograde.grading.samples import softmax_nll as samples
+from autograde.grading.course.layout import ROOT, notebook_path
+from autograde.grading.demo.samples import softmax_nll as samples
 
 ASSIGNMENT = "02_softmax_nll"
 LECTURE = ROOT / "notebooks" / "02_softmax_nll.ipynb"

@@ -3,7 +3,8 @@ import shutil
 
 import pytest
 
-from autograde.grading.course import generate_release, make_course
+from autograde.grading.course.release import generate_release
+from autograde.grading.course.layout import make_course
 
 
 @pytest.fixture(scope="session")

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from autograde.grading.course import cell_scores
-from autograde.grading.records import records_root
-from autograde.grading.runner import Settings, grade_class
-from autograde.grading.samples import variants
+from autograde.grading.gradebook.database import cell_scores
+from autograde.grading.gradebook.records import records_root
+from autograde.grading.scheduling.runner import Settings, grade_class
+from autograde.grading.demo.samples import variants
 from grading_suite import submit_variants
 
 DASK = str(Path(sys.executable).parent / "dask")

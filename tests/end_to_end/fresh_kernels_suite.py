@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from autograde.grading.course import cell_scores, manual_grade_ids, notebook_path
-from autograde.grading.samples import variants
-from autograde.grading.samples.bad_inputs import BAD_INPUTS, PROBES
-from autograde.grading.sandbox import PACKAGE_DIR
+from autograde.grading.gradebook.database import cell_scores
+from autograde.grading.course.layout import manual_grade_ids, notebook_path
+from autograde.grading.demo.samples import variants
+from autograde.grading.demo.samples.bad_inputs import BAD_INPUTS, PROBES
+from autograde.grading.kernels.sandbox import PACKAGE_DIR
 from grading_suite import PIPELINE
 from pipeline_suite import grade_hostile_class, probe_report
 

@@ -12,12 +12,15 @@ shows gives the same scores.
 """
 import html
 
+import nbformat
 import pytest
 
-from autograde.grading.course import cell_messages, cell_scores, manual_grade_ids, nbgrader, submit
+from autograde.grading.gradebook.database import cell_scores
+from autograde.grading.course.layout import manual_grade_ids, notebook_path, submit
+from autograde.grading.course.config import nbgrader
 from autograde.grading.reports.feedback import generate
-from autograde.grading.runner import Settings, grade_class
-from autograde.grading.samples import variants
+from autograde.grading.scheduling.runner import Settings, grade_class
+from autograde.grading.demo.samples import variants
 
 # Every suite's settings: one memory limit, so that the workers and fork servers a test process keeps
 # between runs serve them all (the demo's limit: enough for every chapter).
@@ -84,7 +87,7 @@ class GradingSuite:
         if self.serial_nbgrader:
             nbgrader(workdir, "generate_feedback", assignment)
         else:  # nbgrader's GenerateFeedback, in this process, with the records the pipeline wrote
-            assert generate(workdir, [assignment]) == len(variants(assignment))
+            assert generate(workdir, [assignment]) == (len(variants(assignment)), [])
         for variant in variants(assignment):
             if variant.blank or not variant.loses:
                 continue
@@ -92,3 +95,23 @@ class GradingSuite:
             text = html.unescape(page.read_text())
             for cell, phrase in variant.loses.items():
                 assert phrase in text, f"{variant.name}: feedback lacks {phrase!r} for {cell}"
+
+
+def cell_messages(workdir, assignment, student):
+    """{grade cell id: what the test printed and raised} for one autograded notebook."""
+    path = notebook_path(workdir, "autograded", assignment, student)
+    nb = nbformat.read(path, as_version=4)
+    messages = {}
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade") and cell.cell_type == "code":
+            messages[meta["grade_id"]] = "\n".join(_output_text(out) for out in cell.get("outputs", []))
+    return messages
+
+
+def _output_text(out):
+    if out.get("output_type") == "error":
+        return f"{out.get('ename')}: {out.get('evalue')}"
+    if out.get("output_type") == "stream":
+        return out.get("text", "")
+    return out.get("data", {}).get("text/plain", "")

@@ -24,16 +24,16 @@ import nbformat
 import pytest
 
 from autograde.grading.cli import main as cli
-from autograde.grading.course import (
-    ROOT, cell_scores, manual_grade_ids, notebook_path, submit,
-)
+from autograde.grading.course.layout import ROOT, manual_grade_ids, notebook_path, submit
+from autograde.grading.gradebook.database import cell_scores
 from autograde.grading.reports.export import export
 from autograde.grading.reports.feedback import generate
-from autograde.grading.records import read_record
-from autograde.grading.runner import WORKER_DIED, grade_class
-from autograde.grading.samples import variants
-from autograde.grading.samples.bad_inputs import BAD_INPUTS, PROBES
-from autograde.grading.sandbox import PACKAGE_DIR
+from autograde.grading.gradebook.records import read_record
+from autograde.grading.scheduling.runner import WORKER_DIED, grade_class
+from autograde.grading.demo.samples import variants
+from autograde.grading.demo.samples.bad_inputs import BAD_INPUTS, PROBES
+from autograde.grading.kernels.kernel_plan import WORKER_UID_BASE
+from autograde.grading.kernels.sandbox import PACKAGE_DIR
 from grading_suite import PIPELINE
 
 # short enough for the endless loop, long enough for a loaded 2-core machine
@@ -140,10 +140,17 @@ class PipelineSuite:
                 assert all(score == maximum for cell, (score, maximum) in scores[variant.name].items()
                            if cell not in written), variant.name
 
-    def test_every_kernel_ran_in_the_sandbox(self, pipeline):
-        _, _, results, _ = pipeline
+    def test_a_kernel_sees_the_sandbox_its_record_names(self, pipeline):
+        """From inside (the who_am_i probe): a uid of its worker's own, no capability, no_new_privs,
+        a seccomp filter, only the loopback, only its own namespace's few processes; and the
+        record says so, for every submission of the class."""
+        course, _, results, _ = pipeline
+        seen = probe_report(course, self.assignment, "who_am_i")
+        assert seen["uid"] >= WORKER_UID_BASE and seen["capabilities"] == "0000000000000000", seen
+        assert seen["no_new_privs"] == "1" and seen["seccomp"] == "2" and seen["interfaces"] == ["lo"], seen
+        assert seen["processes"] <= 3, seen  # bubblewrap's init, the fork server, itself
         for student, result in results.items():
-            assert {"bubblewrap", "landlock", "unprivileged-user", "no-network"} <= set(result.protections), student
+            assert {"bubblewrap", "landlock", "seccomp", "uid-per-worker", "no-network"} <= set(result.protections), student
             assert "U" not in {flag["code"] for flag in result.flags}
 
     def test_sandbox_probes_reach_nothing(self, pipeline):
@@ -179,7 +186,7 @@ class PipelineSuite:
         course = tmp_path / "course"
         shutil.copytree(pipeline[0], course)
         hostile = [*PROBES, "tamper", "kill_grader"]
-        assert generate(course, [self.assignment], hostile) == len(hostile)
+        assert generate(course, [self.assignment], hostile) == (len(hostile), [])
         for student in hostile:
             for page in (course / "feedback" / student / self.assignment).glob("*.html"):
                 text = page_text(page)
@@ -213,11 +220,11 @@ class PipelineSuite:
         course = tmp_path / "course"
         shutil.copytree(pipeline[0], course)
         students = ["fork_overwritten", "invalid_json", "deleted_cells", "correct"]
-        assert generate(course, [self.assignment], students, workers=2) == 4  # nbgrader's pages in 2 processes
+        assert generate(course, [self.assignment], students, workers=2) == (4, [])  # nbgrader's pages in 2 processes
         assert {folder.name for folder in (course / "feedback").iterdir()} == set(students)  # nobody else's
         alone = tmp_path / "alone"
         shutil.copytree(pipeline[0], alone)
-        assert generate(alone, [self.assignment], students, workers=1) == 4
+        assert generate(alone, [self.assignment], students, workers=1) == (4, [])
         assert all(page.read_bytes() == (alone / page.relative_to(course)).read_bytes()
                    for page in (course / "feedback").rglob("*.html"))  # the same pages as from one process
         master = nbformat.read(notebook_path(ROOT, "source", self.assignment), as_version=4)

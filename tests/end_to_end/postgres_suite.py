@@ -12,13 +12,15 @@ import time
 import pytest
 from nbgrader.api import Gradebook
 
-from autograde.grading.course import ASSIGNMENTS, cell_scores, generate_release, make_course, manual_grade_ids
-from autograde.grading.gradebook import DB_URL_VARIABLE, db_url
+from autograde.grading.course.layout import ASSIGNMENTS, make_course, manual_grade_ids
+from autograde.grading.gradebook.database import cell_scores
+from autograde.grading.course.release import generate_release
+from autograde.grading.gradebook.database import DB_URL_VARIABLE, db_url
 from autograde.grading.reports.export import export
 from autograde.grading.reports.feedback import generate
 from autograde.grading.reports.summary import table
-from autograde.grading.runner import grade_class
-from autograde.grading.samples import variants
+from autograde.grading.scheduling.runner import grade_class
+from autograde.grading.demo.samples import variants
 from grading_suite import PIPELINE, submit_variants
 from pg_server import postgres
 
@@ -66,7 +68,7 @@ class PostgresSuite:
         totals = {row["student"]: float(row["score"]) for row in csv.DictReader(open(grades_csv))}
         assert totals == {student: sum(score for score, _ in cells.values()) for student, cells in serial.items()}
         assert "correct " in table(on_postgres)
-        assert generate(on_postgres, [self.assignment], ["correct", "blank"]) == 2  # nbgrader's feedback, on the server
+        assert generate(on_postgres, [self.assignment], ["correct", "blank"]) == (2, [])  # nbgrader's feedback, on the server
         page = next((on_postgres / "feedback" / "blank" / self.assignment).glob("*.html")).read_text()
         assert "NotImplementedError" in page or "not implemented" in page
 

@@ -12,14 +12,14 @@ from collections import Counter
 import pytest
 
 from autograde.cause import CAUSES
-from autograde.grading.causes import collect, submission_losses
+from autograde.grading.inspection.causes import collect, submission_losses
 from autograde.grading.cli import main as cli
-from autograde.grading.course import ROOT, manual_grade_ids
-from autograde.grading.gradebook import class_grades
-from autograde.grading.records import read_record
+from autograde.grading.course.layout import ROOT, manual_grade_ids
+from autograde.grading.gradebook.database import class_grades
+from autograde.grading.gradebook.records import read_record
 from autograde.grading.reports.report import write
-from autograde.grading.samples import variants
-from autograde.grading.samples.bad_inputs import BAD_INPUTS
+from autograde.grading.demo.samples import variants
+from autograde.grading.demo.samples.bad_inputs import BAD_INPUTS
 
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"

@@ -1,6 +1,6 @@
 import pytest
 
-from autograde.grading.runner import grade_class
+from autograde.grading.scheduling.runner import grade_class
 from dask_suite import DaskSuite
 from grading_suite import PIPELINE, submit_variants
 from postgres_suite import PostgresSuite

@@ -13,16 +13,16 @@ import threading
 import time
 from pathlib import Path
 
-import nbformat
 import pytest
 
-from autograde.grading.course import cell_scores, manual_grade_ids, notebook_path, submit
-from autograde.grading.records import read_record, recorded_submissions
+from autograde.grading.gradebook.database import cell_scores
+from autograde.grading.course.layout import manual_grade_ids, notebook_path, submit
+from autograde.grading.gradebook.records import read_record, recorded_submissions
 from autograde.grading.reports.feedback import generate
-from autograde.grading.runner import grade_class
-from autograde.grading.samples import correct_submission
-from autograde.grading.samples.bad_inputs import append_to_first_answer, append_to_last_answer
-from autograde.grading.samples.hostile_kernels import WRITE_DESCRIPTORS
+from autograde.grading.scheduling.runner import grade_class
+from autograde.grading.demo.samples import correct_submission
+from autograde.grading.demo.samples.bad_inputs import append_to_first_answer, append_to_last_answer
+from autograde.grading.demo.samples.hostile_kernels import WRITE_DESCRIPTORS
 from grading_suite import PIPELINE
 
 pytestmark = pytest.mark.nbgrader
@@ -104,7 +104,7 @@ def fork_servers():
             parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
         except (OSError, ValueError):
             continue
-        if argv[1:3] == [b"-m", b"autograde.grading.forkserver"]:
+        if argv[1:3] == [b"-m", b"autograde.grading.kernels.forkserver"]:
             found[int(entry.name)] = parent
     return [pid for pid, parent in found.items() if parent not in found]
 
@@ -132,7 +132,7 @@ def test_thirty_thousand_files_are_left_out_and_never_come_back(course):
     assert "S" in {flag["code"] for flag in record.flags}
     graded = course / "autograded" / "many_files" / ASSIGNMENT
     assert sorted(path.name for path in graded.iterdir()) == [notebook_path(course, "release", ASSIGNMENT).name]
-    assert generate(course, [ASSIGNMENT], ["many_files"]) == 1  # the feedback copies none of them either
+    assert generate(course, [ASSIGNMENT], ["many_files"]) == (1, [])  # the feedback copies none of them either
     assert sorted(path.name for path in (course / "feedback" / "many_files" / ASSIGNMENT).iterdir()) == [
         notebook_path(course, "release", ASSIGNMENT).with_suffix(".html").name]
 
@@ -155,7 +155,7 @@ def test_a_grader_that_cannot_start_kernels_records_no_score_and_says_so(course,
     assert not (course / "autograded" / "correct" / ASSIGNMENT).exists()
     from nbgrader.api import Gradebook
 
-    from autograde.grading.gradebook import db_url
+    from autograde.grading.gradebook.database import db_url
 
     with Gradebook(db_url(course)) as gb:
         notebook = gb.find_submission(ASSIGNMENT, "correct").notebooks[0]

@@ -26,7 +26,7 @@ import re
 import nbformat
 import pytest
 
-from autograde.grading.course import ROOT, notebook_path
+from autograde.grading.course.layout import ROOT, notebook_path
 
 # The gradient of a variable, as the text may write it: \bar x, dx, dL/dx (after normalise()).
 G = r"(?<![A-Za-z\\])(\\bar|d|\\partial L/\\partial|\\frac\\partial L\\partial)"

@@ -4,7 +4,8 @@ import json
 import nbformat
 import pytest
 
-from autograde.grading.course import ROOT, available_assignments, generate_release, make_course, notebook_path
+from autograde.grading.course.layout import ROOT, available_assignments, make_course, notebook_path
+from autograde.grading.course.release import generate_release
 
 pytestmark = pytest.mark.nbgrader
 

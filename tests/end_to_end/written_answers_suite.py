@@ -11,8 +11,8 @@ import shutil
 
 from nbgrader.api import Gradebook
 
-from autograde.grading.course import ASSIGNMENTS, manual_grade_ids
-from autograde.grading.gradebook import db_url
+from autograde.grading.course.layout import ASSIGNMENTS, manual_grade_ids
+from autograde.grading.gradebook.database import db_url
 from autograde.grading.reports.export import export
 from autograde.grading.reports.feedback import generate
 from autograde.grading.reports.summary import WAITING, table

@@ -1,4 +1,4 @@
-"""The mistake report's collector (autograde.grading.causes) on small hand-made notebooks and a small
+"""The mistake report's collector (autograde.grading.inspection.causes) on small hand-made notebooks and a small
 course: one cause per cell that lost points, read from the error's name, the grader's flags, the
 record and the cause the kernel recorded, never from English; written answers that wait are not
 mistakes; no student id in the examples. Then the page and causes.csv, and a real kernel recording a cause."""
@@ -13,10 +13,10 @@ from nbgrader.api import Gradebook
 from nbgrader.utils import compute_checksum
 
 from autograde.cause import MIME
-from autograde.grading.causes import anonymise, cell_loss, collect, examples, Loss
-from autograde.grading.flags import add_flag
-from autograde.grading.gradebook import db_url, stamped_in_process
-from autograde.grading.records import Record, write_record
+from autograde.grading.inspection.causes import anonymise, cell_loss, collect, examples, Loss
+from autograde.grading.gradebook.flags import add_flag
+from autograde.grading.gradebook.database import db_url, stamped_in_process
+from autograde.grading.gradebook.records import Record, write_record
 from autograde.grading.reports.report import write
 
 

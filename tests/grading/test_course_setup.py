@@ -1,4 +1,4 @@
-"""`python -m autograde setup` and the course config behind the term (autograde/grading/term.py):
+"""`python -m autograde setup` and the course config behind the term (autograde/grading/course/exchange.py):
 the exchange with nbgrader's modes, a shared one linked, the students' config, the roster through
 nbgrader's own import, a gradebook stamped; nbgrader_config.py puts alembic on PATH, names the
 exchange and lists the preprocessors as import strings; a release to the exchange opens unmodified."""
@@ -20,9 +20,15 @@ from traitlets.config import Config
 from traitlets.utils.importstring import import_item
 
 from autograde.grading.cli import main as cli
-from autograde.grading.course import ROOT, notebook_path
-from autograde.grading.term import (
-    EXCHANGE_VARIABLE, MARK, ReleaseAssignment, ReleaseFeedback, SetupError, exchange_root, kernel_language_info,
+from autograde.grading.course.layout import ROOT, notebook_path
+from autograde.grading.course.exchange import (
+    EXCHANGE_VARIABLE,
+    MARK,
+    ReleaseAssignment,
+    ReleaseFeedback,
+    SetupError,
+    exchange_root,
+    kernel_language_info,
     setup,
 )
 

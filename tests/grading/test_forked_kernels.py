@@ -1,4 +1,4 @@
-"""Forked kernels (autograde/grading/forked_kernels.py, forkserver.py) with a real fork server in
+"""Forked kernels (autograde/grading/kernels/forked_kernels.py, forkserver.py) with a real fork server in
 the real sandbox: each kernel is a fresh child (its own random state, the server's imports), in a
 Landlock domain of its own (no signal to the server, no write outside its folder), with the
 limits; a reset leaves no process and nothing in /tmp for the next one; a dead server is
@@ -15,8 +15,8 @@ from nbformat.v4 import new_code_cell, new_notebook
 from traitlets.config import Config
 
 from autograde.cause import MIME as CAUSE_MIME
-from autograde.grading import forked_kernels, forkserver, kernel_plan
-from autograde.grading.preprocessors.sandboxed_execute import SandboxKernelManager
+from autograde.grading.kernels import forked_kernels, forkserver, kernel_plan
+from autograde.grading.kernels.manager import SandboxKernelManager
 
 PLAN = kernel_plan.make_plan()
 pytestmark = pytest.mark.skipif(not forked_kernels.usable(PLAN),
@@ -38,7 +38,8 @@ def record_launches(monkeypatch):
 
 def config(kernels="forked"):
     c = Config()
-    c.SandboxKernelManager.kernels = kernels
+    if kernels:  # None: the manager's default
+        c.SandboxKernelManager.kernels = kernels
     c.SandboxKernelManager.bwrap = PLAN.bwrap
     c.SandboxKernelManager.landlock = bool(PLAN.landlock)
     c.SandboxKernelManager.user = PLAN.user
@@ -167,11 +168,14 @@ def test_the_course_package_starts_afresh_with_its_hooks_in_each_kernel():
     assert forked == fresh
 
 
-def test_forked_kernels_are_the_default_and_fresh_ones_a_setting():
-    assert SandboxKernelManager().kernels == "forked"
-    assert SandboxKernelManager(kernels="fresh").kernels == "fresh"
-    with forked_kernels.slot("fresh") as work:
-        assert work is None
+def test_a_kernel_is_forked_unless_the_config_says_fresh():
+    """Nothing set: the kernel is a child of the worker's fork server; kernels = "fresh": a process of
+    its own, whose parent is bubblewrap's init."""
+    parent = "import os\nprint(os.getppid())"
+    by_default, _ = run(parent, kernels=None)
+    fresh, _ = run(parent, kernels="fresh")
+    assert int(by_default[0]) == forked_kernels._server.request("ping")["pid"]
+    assert int(fresh[0]) == 1
 
 
 def test_a_kernel_holds_no_descriptor_of_the_server():
@@ -197,7 +201,7 @@ def fork_servers():
             argv = open(f"/proc/{entry}/cmdline", "rb").read().split(b"\0")
         except OSError:
             continue
-        if argv[1:3] == [b"-m", b"autograde.grading.forkserver"]:
+        if argv[1:3] == [b"-m", b"autograde.grading.kernels.forkserver"]:
             found.append(int(entry))
     return found
 
@@ -229,7 +233,7 @@ def test_a_read_only_folder_left_in_tmp_is_gone_for_the_next_kernel():
 def test_a_reply_out_of_turn_retires_the_server():
     """A reply whose id is not the request's (or that lacks what the request asks for) is not taken:
     the server is not used again and the failure is the grader's, noted for the submission."""
-    from autograde.grading import grader_failures
+    from autograde.grading.kernels import grader_failures
 
     server = forked_kernels.server_for(PLAN, MEMORY_MB, 0, 1)
     server.last_id += 5  # the next reply carries an id the server never saw: as if a stale one were waiting

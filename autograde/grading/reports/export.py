@@ -4,9 +4,9 @@ import csv
 from collections import defaultdict
 from pathlib import Path
 
-from ..flags import letters
-from ..gradebook import class_grades
-from ..records import read_record
+from autograde.grading.gradebook.flags import letters
+from autograde.grading.gradebook.database import class_grades
+from autograde.grading.gradebook.records import read_record
 
 SUBMISSION_COLUMNS = ["student", "assignment", "score", "max_score", "graded", "needs_grading", "flags", "reason"]
 CELL_COLUMNS = ["student", "assignment", "notebook", "cell", "status", "score", "max_score", "flags"]

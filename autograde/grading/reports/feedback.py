@@ -6,23 +6,31 @@ import logging
 import os
 import shutil
 from collections import defaultdict
+from contextlib import chdir
 from pathlib import Path
+from typing import NamedTuple
 
 from nbgrader.converters import GenerateFeedback
 from nbgrader.converters.base import NbGraderException
 from nbgrader.coursedir import CourseDirectory
+from tqdm import tqdm
 
-from ..course import course_config
-from ..flags import LEGEND
-from ..gradebook import db_url
-from ..pools import LocalPool
-from ..records import read_record, recorded_submissions
+from autograde.grading.course.config import course_config
+from autograde.grading.gradebook.flags import LEGEND
+from autograde.grading.gradebook.database import db_url
+from autograde.grading.scheduling.pools import LocalPool
+from autograde.grading.gradebook.records import read_record, recorded_submissions
 
 
-def generate(course, assignments=None, students=None, workers=0):
-    """Write feedback/<student>/<assignment>/*.html; return the number of pages written. nbgrader's
-    pages are made by `workers` local processes at once (0: one per core), each assignment's
-    students split between them."""
+class Pages(NamedTuple):
+    written: int
+    failed: list  # [(assignment, student)] graded, but nbgrader made no page for them
+
+
+def generate(course, assignments=None, students=None, workers=0, progress=False):
+    """Write feedback/<student>/<assignment>/*.html; return the pages written and the graded
+    submissions nbgrader made no page for. nbgrader's pages are made by `workers` local processes at
+    once (0: one per core), each assignment's students split between them."""
     course = Path(course).resolve()
     workers = workers or os.cpu_count() or 1
     written = 0
@@ -38,19 +46,28 @@ def generate(course, assignments=None, students=None, workers=0):
     batches = [(assignment, names[part::workers]) for assignment, names in graded.items()
                for part in range(min(workers, len(names)))]
     url = db_url(course)  # explicit: a pool worker's environment is not this process's
-    if workers == 1 or len(batches) == 1:
-        return written + sum(nbgrader_feedback(course, assignment, names, url) for assignment, names in batches)
-    pool = LocalPool(workers)
+    bar = tqdm(total=sum(len(names) for _, names in batches), unit="page", desc="feedback", disable=not progress)
+    failed = []
+    pool = LocalPool(workers) if workers > 1 and len(batches) > 1 else None
     try:
-        futures = [pool.submit(nbgrader_feedback, course, assignment, names, url) for assignment, names in batches]
-        return written + sum(future.result() for future in futures)
+        results = ([pool.submit(nbgrader_feedback, course, assignment, names, url) for assignment, names in batches]
+                   if pool else [nbgrader_feedback(course, assignment, names, url) for assignment, names in batches])
+        for (assignment, names), result in zip(batches, results):
+            made = result.result() if pool else result
+            written += len(made)
+            failed += [(assignment, student) for student in names if student not in made]
+            bar.update(len(names))
     finally:
-        pool.close()
+        bar.close()
+        if pool:
+            pool.close()
+    return Pages(written, sorted(failed))
 
 
 def nbgrader_feedback(course, assignment, students, url):
     """nbgrader's GenerateFeedback for `students`, all in one converter (its templates compile once,
-    not once a student); a notebook that fails costs only its own page."""
+    not once a student); a notebook that fails costs only its own page. Returns the students whose
+    page was made (nbgrader reports failures only after converting the others)."""
     others = [folder.name for folder in (course / "autograded").iterdir()  # not the records' folder, .grading
               if not folder.name.startswith(".") and folder.name not in students and (folder / assignment).is_dir()]
     config = course_config(course / "nbgrader_config.py")
@@ -62,14 +79,12 @@ def nbgrader_feedback(course, assignment, students, url):
     config.ShowFlags.course = str(course)  # the flags come from the submission's record
     logger = logging.getLogger("autograde.grading.reports.feedback")
     logger.setLevel(logging.ERROR)
-    here = os.getcwd()  # nbgrader changes into the course folder
-    try:
-        GenerateFeedback(coursedir=CourseDirectory(config=config, log=logger), config=config, log=logger).start()
-    except NbGraderException:
-        pass  # nbgrader converts the others first, then reports the failures
-    finally:
-        os.chdir(here)
-    return sum(len(list((course / "feedback" / student / assignment).glob("*.html"))) for student in students)
+    with chdir(os.getcwd()):  # nbgrader changes into the course folder: back here afterwards
+        try:
+            GenerateFeedback(coursedir=CourseDirectory(config=config, log=logger), config=config, log=logger).start()
+        except NbGraderException:
+            pass  # the ones without a page are reported by the caller
+    return [student for student in students if any((course / "feedback" / student / assignment).glob("*.html"))]
 
 
 def not_graded_page(target, assignment, record):

@@ -4,7 +4,7 @@ offline) on what the class got wrong, and causes.csv with its counts (assignment
 Per assignment: the distribution of the submissions' scores; per graded cell the mean score and
 the share of the class that lost points; a heat map of causes (autograde.cause.CAUSES) by cell with
 the counts; a few example messages per cell, without student ids. Written answers that wait for a
-person say "needs grading". The counts come from autograde.grading.causes.
+person say "needs grading". The counts come from autograde.grading.inspection.causes.
 """
 import base64
 import csv
@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from ...cause import CAUSES
-from ..causes import collect, rows
+from autograde.grading.inspection.causes import collect, rows
 
 CSV_COLUMNS = ["assignment", "cell", "cause", "count"]
 STYLE = """

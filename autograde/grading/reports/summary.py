@@ -6,10 +6,10 @@ written answers that no person has scored yet.
 """
 from pathlib import Path
 
-from ..flags import LEGEND, ORDER, letters
-from ..gradebook import class_grades
-from ..records import read_record
-from ..kernel_plan import describe
+from autograde.grading.gradebook.flags import LEGEND, ORDER, letters
+from autograde.grading.gradebook.database import class_grades
+from autograde.grading.gradebook.records import read_record
+from autograde.grading.kernels.kernel_plan import describe
 
 NAME_WIDTH = 24
 WAITING = "?"

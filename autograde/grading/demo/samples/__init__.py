@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import nbformat
 
-from ..course import ASSIGNMENTS, ROOT, notebook_path
+from autograde.grading.course.layout import ASSIGNMENTS, ROOT, notebook_path
 
 MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
 

@@ -12,7 +12,7 @@ import os
 import re
 from functools import lru_cache
 
-from .sandbox import NPROC
+from autograde.grading.kernels.sandbox import NPROC
 
 V2_ROOT = "/sys/fs/cgroup"
 V1_ROOTS = ("/sys/fs/cgroup/pids", "/sys/fs/cgroup/cpu")

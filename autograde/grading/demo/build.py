@@ -1,12 +1,13 @@
-"""The bundled sample class: every available assignment's sample submissions (autograde.grading.samples)
-and the bad inputs (autograde.grading.samples.bad_inputs), in a scratch nbgrader course."""
+"""The bundled sample class: every available assignment's sample submissions (autograde.grading.demo.samples)
+and the bad inputs (autograde.grading.demo.samples.bad_inputs), in a scratch nbgrader course."""
 import shutil
 from pathlib import Path
 
-from .course import ROOT, available_assignments, generate_release, make_course, submit
-from .course import CourseError
-from .samples import variants
-from .samples.bad_inputs import BAD_INPUTS
+from autograde.grading.course.layout import ROOT, available_assignments, make_course, submit
+from autograde.grading.course.release import generate_release
+from autograde.grading.course.config import CourseError
+from autograde.grading.demo.samples import variants
+from autograde.grading.demo.samples.bad_inputs import BAD_INPUTS
 
 MARKER = ".backprop-lab-demo"  # only a folder carrying this is ever wiped
 

@@ -1,5 +1,5 @@
 """Sample submissions for 01_chain_rule."""
-from . import Replace, Rewrite, Variant
+from autograde.grading.demo.samples import Replace, Rewrite, Variant
 
 ALL_CELLS = ["test_tape", "test_staged", "test_conv_net", "test_quadratic_form_grad",
              "test_matvec_vjp", "test_broadcast_add_vjp"]

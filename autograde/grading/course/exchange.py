@@ -47,7 +47,7 @@ from pathlib import Path
 
 from nbgrader.exchange.default import ExchangeReleaseAssignment, ExchangeReleaseFeedback
 
-from .course import EXCHANGE_VARIABLE, CourseError, exchange_root
+from autograde.grading.course.config import EXCHANGE_VARIABLE, CourseError, exchange_root
 
 COURSE_ID = "backprop-lab"
 MARK = "# Written by `python -m autograde setup`"  # a students' config setup may rewrite
@@ -176,8 +176,8 @@ def ensure_gradebook(course, course_id=COURSE_ID):
     stamp one that lacks the stamp (made while `alembic` was not on PATH). Returns (url, stamped)."""
     from nbgrader.api import Gradebook, get_alembic_version
 
-    from .course import put_interpreter_tools_on_path
-    from .gradebook import db_url
+    from autograde.grading.course.config import put_interpreter_tools_on_path
+    from autograde.grading.gradebook.database import db_url
 
     put_interpreter_tools_on_path()  # nbgrader runs `alembic heads` by name
     url = db_url(course)
@@ -219,7 +219,7 @@ def read_roster(roster):
 
 def import_roster(course, roster):
     """`nbgrader db student import <roster>` in the course: nbgrader's own import."""
-    from .course import nbgrader
+    from autograde.grading.course.config import nbgrader
 
     nbgrader(course, "db", "student", "import", str(roster))
 

@@ -7,7 +7,7 @@ file, opens sockets, looks for other processes or writes outside its folder, and
 `probe <what>: <JSON list of what it reached>` (which must be empty, or only Python's own files).
 `expect` says what grading must give:
   graded      False: scored 0 and listed as not graded (with the reason)
-  flags       letters the summary must show (autograde.grading.flags.LEGEND)
+  flags       letters the summary must show (autograde.grading.gradebook.flags.LEGEND)
   marks       "full": every test keeps its points; "zero": every test scores 0;
               "some": some but not all tests lose points; None: not asserted
 """
@@ -18,10 +18,24 @@ from dataclasses import dataclass
 
 import nbformat
 
-from ..course import ASSIGNMENTS
-from . import blank_submission, correct_submission
-from .hostile_kernels import LARGE_IMAGES, LOCKED_TMP, SYMLINK_OUT, WRITE_DESCRIPTORS, huge_cell, many_cells
-from .sandbox_probes import LIST_PROCESSES, OPEN_SOCKETS, READ_CLASSMATE, SEARCH_DISK, WRITE_OUTSIDE
+from autograde.grading.course.layout import ASSIGNMENTS
+from autograde.grading.demo.samples import blank_submission, correct_submission
+from autograde.grading.demo.samples.hostile_kernels import (
+    LARGE_IMAGES,
+    LOCKED_TMP,
+    SYMLINK_OUT,
+    WRITE_DESCRIPTORS,
+    huge_cell,
+    many_cells,
+)
+from autograde.grading.demo.samples.sandbox_probes import (
+    LIST_PROCESSES,
+    OPEN_SOCKETS,
+    READ_CLASSMATE,
+    SEARCH_DISK,
+    WHO_AM_I,
+    WRITE_OUTSIDE,
+)
 
 
 @dataclass
@@ -280,6 +294,8 @@ BAD_INPUTS = [
     BadInput("list_processes", "lists /proc and tries to signal every process it sees", probe(LIST_PROCESSES),
              marks="full"),
     BadInput("write_outside", "writes into the course, the Python installation and /", probe(WRITE_OUTSIDE),
+             marks="full"),
+    BadInput("who_am_i", "reports its user, capabilities, system-call filter, processes and network", probe(WHO_AM_I),
              marks="full"),
     # after the grader's own machinery (hostile_kernels.py): they may spoil their own grade, no other
     BadInput("write_descriptors", "writes fake fork-server replies to every descriptor it holds",

@@ -1,6 +1,6 @@
 """Sample submissions for 03_mlp_backprop, and the Python objects a submission defines."""
-from . import Replace, Rewrite, Variant
-from . import definitions as sample_definitions
+from autograde.grading.demo.samples import Replace, Rewrite, Variant
+from autograde.grading.demo.samples import definitions as sample_definitions
 
 ASSIGNMENT = "03_mlp_backprop"
 ALL_CELLS = ["test_linear", "test_relu", "test_sigmoid", "test_tanh", "test_softmax_ce", "test_sequential",

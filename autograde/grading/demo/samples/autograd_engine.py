@@ -1,6 +1,6 @@
 """Sample submissions for 05_autograd_engine, and the Python objects a submission defines."""
-from . import Replace, Rewrite, Variant
-from . import definitions as sample_definitions
+from autograde.grading.demo.samples import Replace, Rewrite, Variant
+from autograde.grading.demo.samples import definitions as sample_definitions
 
 ASSIGNMENT = "05_autograd_engine"
 ALL_CELLS = ["test_value_ops", "test_value_graphs", "test_topological_order", "test_deep_graph", "test_unbroadcast",

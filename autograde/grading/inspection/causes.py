@@ -24,10 +24,10 @@ from pathlib import Path
 import nbformat
 from nbgrader.utils import compute_checksum
 
-from ..cause import CAUSES, MIME
-from .flags import cell_name, notebook_flags
-from .gradebook import class_grades
-from .records import read_record
+from autograde.cause import CAUSES, MIME
+from autograde.grading.gradebook.flags import cell_name, notebook_flags
+from autograde.grading.gradebook.database import class_grades
+from autograde.grading.gradebook.records import read_record
 
 BY_ENAME = {
     "CellTimeoutError": "timeout", "KeyboardInterrupt": "timeout", "KernelDied": "kernel_died",

@@ -17,8 +17,15 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from . import cgroups, landlock, seccomp
-from .sandbox import BOOTSTRAP, KERNEL_LOG, PACKAGE_DIR, namespace_options, options, readable_paths
+from autograde.grading.kernels import cgroups, landlock, seccomp
+from autograde.grading.kernels.sandbox import (
+    BOOTSTRAP,
+    KERNEL_LOG,
+    PACKAGE_DIR,
+    namespace_options,
+    options,
+    readable_paths,
+)
 
 # As root, each grading worker's kernels get a uid of their own: this plus the worker's pid (pids
 # stay below 2**22), far above any account's and below 2**31.
@@ -165,8 +172,8 @@ def private_base():
     base = "/var/tmp" if os.access("/var/tmp", os.W_OK) else os.path.expanduser("~")
     for entry in os.scandir(base):
         found = PRIVATE_FOLDER.match(entry.name)
-        if found and entry.is_dir(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_uid == os.geteuid() \
-                and not process_exists(int(found.group(2))):
+        # whoever owns it now (a kernel's folder belongs to its kernel's user): rmtree follows no link
+        if found and entry.is_dir(follow_symlinks=False) and not process_exists(int(found.group(2))):
             shutil.rmtree(entry.path, ignore_errors=True)
     return base
 

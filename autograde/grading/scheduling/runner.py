@@ -17,17 +17,18 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import nbformat
-from nbgrader.api import Gradebook
 from nbgrader.utils import parse_utc
 from tqdm import tqdm
 
-from . import course_guard, gradebook, pools, worker
-from .course import CourseError, course_config
-from .kernel_plan import SandboxUnavailable, preflight
-from .flags import notebook_flags
-from .preprocessors.sandboxed_execute import SandboxKernelManager
-from .records import Record, write_record
-from .settings import UNSANDBOXED, Settings
+from autograde.grading.scheduling import course_guard, pools, worker
+from autograde.grading.gradebook import database as gradebook
+from autograde.grading.course.config import CourseError, course_config
+from autograde.grading.course.front_door import open_course
+from autograde.grading.kernels.kernel_plan import SandboxUnavailable, preflight
+from autograde.grading.gradebook.flags import notebook_flags
+from autograde.grading.kernels.manager import SandboxKernelManager
+from autograde.grading.gradebook.records import Record, write_record
+from autograde.grading.settings import UNSANDBOXED, Settings
 
 WORKER_DIED = ("the grading process died while running this notebook (killed by the system, for example "
                "out of memory, or by the notebook's own code)")
@@ -36,21 +37,6 @@ TIMESTAMP = "timestamp.txt"  # when the exchange took the submission in (nbgrade
 # graded notebook: the only files besides the notebooks that go into autograded/.
 EXCHANGE_FILES = (TIMESTAMP, "submission_secret.txt")
 SLACK_NS = 1_000_000_000  # a change dated this close to a run's start or end may still be that run's
-
-
-def check_course(course, assignments=None):
-    """Raise CourseError unless `course` is ready to grade; return the released assignments."""
-    course = Path(course)
-    if not (course / "nbgrader_config.py").is_file():
-        raise CourseError(f"{course} has no nbgrader_config.py: is it a course folder?")
-    if not gradebook.exists(course):
-        raise CourseError(f"{course} has no gradebook ({gradebook.db_url(course)}): run the release step first")
-    with Gradebook(gradebook.db_url(course)) as gb:
-        released = {a.name: [nb.name for nb in a.notebooks] for a in gb.assignments}
-    for assignment in assignments or []:
-        if assignment not in released:
-            raise CourseError(f"assignment {assignment!r} has not been released (no such assignment in the gradebook)")
-    return released
 
 
 def find_submissions(course, released, assignments=None, students=None):
@@ -74,7 +60,7 @@ def grade_class(course, assignments=None, students=None, settings=None):
     """Grade the submissions of `assignments` x `students` (all by default); return their Results."""
     course = Path(course).resolve()
     settings = settings or Settings()
-    released = check_course(course, assignments)
+    released = open_course(course, assignments)
     plan = settings.plan(course_config(course / "nbgrader_config.py"))
     todo = find_submissions(course, released, assignments, students)
     if not todo:
@@ -139,7 +125,12 @@ class Run:
     def grade(self, todo, pool):
         bar = tqdm(total=len(todo), unit="nb", desc="grading", disable=not self.settings.progress,
                    dynamic_ncols=True)
-        suspects, died = set(), set()
+        suspects, died, finished = set(), set(), set()
+
+        def advance(key):  # once per submission, however often it is graded again
+            if key not in finished:
+                finished.add(key)
+                bar.update(1)
         pending, running = list(todo), {}
         try:
             while pending or running:
@@ -159,7 +150,7 @@ class Run:
                             raise
                         if pool.retries_elsewhere:  # it killed every worker it was given
                             self.write(worker_died(key))
-                            bar.update(1)
+                            advance(key)
                         else:
                             died.add(key)
                             broken = True
@@ -169,7 +160,7 @@ class Run:
                         self.restore_gradebook()
                     if key not in suspects:  # a suspect is graded again, alone, below
                         self.record(outcome)
-                    bar.update(1)
+                        advance(key)
                     self.show_failures(bar)
                 if broken:  # the pool is gone with every run it had in flight
                     for key in running.values():
@@ -185,7 +176,7 @@ class Run:
             suspects |= self.in_flight_at(when for _, when in changed)
         for key in sorted(suspects | died | (self.regrade - set(self.results))):  # alone: changes are its own
             self.grade_alone(key)
-            bar.update(key in died or key in suspects)
+            advance(key)
         bar.close()
         return [self.results[key] for key in sorted(self.results)]
 

@@ -1,5 +1,5 @@
 """Sample submissions for 04_label_smoothing."""
-from . import Replace, Rewrite, Variant
+from autograde.grading.demo.samples import Replace, Rewrite, Variant
 
 ALL_CELLS = ["test_smooth_targets", "test_smoothed_nll", "test_smoothed_nll_grad", "test_network_backward",
              "test_sgd_update", "test_alpha_hypergradient", "test_manual_backward", "test_training_loop"]

@@ -20,7 +20,7 @@ from unittest.mock import patch
 
 from nbgrader.api import Base, Gradebook
 from nbgrader.preprocessors import AssignLatePenalties, SaveAutoGrades
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine
 from sqlalchemy.exc import SAWarning
 
 DB_URL_VARIABLE = "BACKPROP_LAB_DB_URL"
@@ -45,7 +45,7 @@ def db_url(course):
 
 @functools.lru_cache(maxsize=None)
 def _configured_url(course, _environment):
-    from .course import course_config  # reading the config runs it: once per course and setting
+    from autograde.grading.course.config import course_config
     config_file = Path(course) / "nbgrader_config.py"
     configured = course_config(config_file).CourseDirectory.get("db_url") if config_file.is_file() else None
     return configured or f"sqlite:///{Path(course) / 'gradebook.db'}"
@@ -206,3 +206,16 @@ def class_grades(course, assignments=None):
                 found.append(SubmissionGrades(assignment.name, submission.student.id, submission.score,
                                               submission.max_score, cells))
     return found
+
+
+def cell_scores(workdir, assignment):
+    """{student: {grade cell id: (score, max_score)}} from the scratch course's gradebook."""
+    scores = {}
+    with Gradebook(db_url(workdir)) as gb:
+        for submission in gb.assignment_submissions(assignment):
+            cells = {}
+            for notebook in submission.notebooks:
+                for grade in notebook.grades:
+                    cells[grade.name] = (grade.score, grade.max_score)
+            scores[submission.student.id] = cells
+    return scores

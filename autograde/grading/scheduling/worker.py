@@ -5,7 +5,7 @@ gradebook holding the assignment's definitions (no students), so a worker needs 
 shared with the instructor. The working copy is a one-submission nbgrader course in a temporary
 folder; nbgrader's Autograde converter grades it there with the course's preprocessors, except the
 two that write scores, and the worker returns the graded files: the parent process
-(autograde.grading.runner) alone writes the course and records the scores, once.
+(autograde.grading.scheduling.runner) alone writes the course and records the scores, once.
 The kernel's working directory is inside the copy, so the course is never under the student's code.
 """
 import io
@@ -14,6 +14,7 @@ import os
 import tempfile
 import time
 import traceback
+from contextlib import chdir
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,9 +25,10 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import AssignLatePenalties, SaveAutoGrades
 from traitlets.utils.importstring import import_item
 
-from . import forked_kernels, grader_failures
-from .course import FIRST_USE_IMPORTS, course_config
-from .gradebook import DB_URL_VARIABLE, quiet_sqlalchemy
+from autograde.grading.kernels import forked_kernels, grader_failures
+from autograde.grading.course.layout import FIRST_USE_IMPORTS
+from autograde.grading.course.config import course_config
+from autograde.grading.gradebook.database import DB_URL_VARIABLE, quiet_sqlalchemy
 
 quiet_sqlalchemy()  # this module is what a worker process imports
 
@@ -181,41 +183,39 @@ def grade_in(job, work):
     start = time.monotonic()
     outcome = Outcome(job.assignment, job.student, ok=False)
     log_text = io.StringIO()
-    here = os.getcwd()  # nbgrader changes into the course folder and does not come back
-    try:
-        work, submitted = make_working_copy(job, work)
-        problems = []
-        for name in job.notebooks:
-            path = submitted / f"{name}.ipynb"
-            if not path.is_file():
-                present = sorted(p.name for p in submitted.iterdir()) or ["nothing"]
-                problems.append(f"no {name}.ipynb in the submission (found: {', '.join(present)})")
-            else:
-                problems.append(unreadable_reason(path))
-        problems = [p for p in problems if p]
-        if problems:
-            outcome.reason = "; ".join(problems)
-        else:
-            run_converter(job, work, log_text)
-            graded = work / "autograded" / job.student / job.assignment
-            missing = [n for n in job.notebooks if not (graded / f"{n}.ipynb").is_file()]
-            if missing:
-                outcome.reason = error_summary(log_text.getvalue()) or "nbgrader produced no graded notebook"
-            else:  # the graded notebooks only: nothing else a submission brought goes back to the course
-                outcome.graded = {f"{name}.ipynb": (graded / f"{name}.ipynb").read_bytes() for name in job.notebooks}
-                large = [name for name, data in outcome.graded.items() if len(data) > MAX_GRADED_BYTES]
-                if large:
-                    outcome.graded = {}
-                    outcome.reason = f"the graded {large[0]} is over {MAX_GRADED_BYTES // 2**20} MB"
+    with chdir(os.getcwd()):  # nbgrader changes into the course folder: back here afterwards
+        try:
+            work, submitted = make_working_copy(job, work)
+            problems = []
+            for name in job.notebooks:
+                path = submitted / f"{name}.ipynb"
+                if not path.is_file():
+                    present = sorted(p.name for p in submitted.iterdir()) or ["nothing"]
+                    problems.append(f"no {name}.ipynb in the submission (found: {', '.join(present)})")
                 else:
-                    outcome.ok = True
-    except NbGraderException:
-        outcome.reason = error_summary(log_text.getvalue()) or "nbgrader could not grade it"
-    except Exception as error:  # noqa: BLE001 (a broken submission must not stop the class)
-        outcome.reason = f"grading failed: {first_line(error)}"
-        log_text.write(traceback.format_exc())
-    finally:
-        os.chdir(here)
+                    problems.append(unreadable_reason(path))
+            problems = [p for p in problems if p]
+            if problems:
+                outcome.reason = "; ".join(problems)
+            else:
+                run_converter(job, work, log_text)
+                graded = work / "autograded" / job.student / job.assignment
+                missing = [n for n in job.notebooks if not (graded / f"{n}.ipynb").is_file()]
+                if missing:
+                    outcome.reason = error_summary(log_text.getvalue()) or "nbgrader produced no graded notebook"
+                else:  # the graded notebooks only: nothing else a submission brought goes back to the course
+                    outcome.graded = {f"{name}.ipynb": (graded / f"{name}.ipynb").read_bytes() for name in job.notebooks}
+                    large = [name for name, data in outcome.graded.items() if len(data) > MAX_GRADED_BYTES]
+                    if large:
+                        outcome.graded = {}
+                        outcome.reason = f"the graded {large[0]} is over {MAX_GRADED_BYTES // 2**20} MB"
+                    else:
+                        outcome.ok = True
+        except NbGraderException:
+            outcome.reason = error_summary(log_text.getvalue()) or "nbgrader could not grade it"
+        except Exception as error:  # noqa: BLE001 (a broken submission must not stop the class)
+            outcome.reason = f"grading failed: {first_line(error)}"
+            log_text.write(traceback.format_exc())
     outcome.seconds = time.monotonic() - start
     return outcome
 
@@ -228,7 +228,7 @@ def run_converter(job, work, log_text):
     config.CourseDirectory.student_id = job.student
     config.Autograde.autograde_preprocessors = [
         step for step in config.Autograde.autograde_preprocessors if not writes_scores(step)]
-    logger = logging.getLogger(f"autograde.grading.worker.{os.getpid()}")
+    logger = logging.getLogger(f"autograde.grading.scheduling.worker.{os.getpid()}")
     logger.handlers = [logging.StreamHandler(log_text)]
     logger.setLevel(logging.WARNING)
     logger.propagate = False

@@ -42,7 +42,7 @@ from pathlib import Path
 
 from jupyter_client.provisioning import LocalProvisioner
 
-from . import grader_failures, kernel_plan, sandbox
+from autograde.grading.kernels import grader_failures, kernel_plan, sandbox
 
 READY_TIMEOUT = 120
 REPLY_TIMEOUT = {"preload": 120, "reset": 30}  # seconds; other requests: DEFAULT_REPLY_TIMEOUT
@@ -86,7 +86,7 @@ class ForkServer:
         # no address-space limit on the server itself: each kernel sets its own (forkserver.become_kernel),
         # which may be above this one's since it counts what the server loaded for kernels
         command = kernel_plan.launcher_command(self.plan, 0, self.file_mb, self.threads, self.kernel_dir) + [
-            sys.executable, "-m", "autograde.grading.forkserver", "--fd", str(theirs.fileno()),
+            sys.executable, "-m", "autograde.grading.kernels.forkserver", "--fd", str(theirs.fileno()),
             "--log", os.path.join(self.kernel_dir, "forkserver.log")]
         env = {**os.environ}
         env.pop("JPY_PARENT_PID", None)
@@ -231,21 +231,6 @@ def server_for(plan, memory_mb=0, file_mb=0, threads=0):
     if _server is None:
         _server = ForkServer(plan, memory_mb, file_mb, threads).start(slot_dir())
     return _server
-def warm_up(config_file, overrides):
-    """A local grading worker's first act (its pool's initializer): start the fork server its
-    kernels will ask for (the course's config with the run's `overrides`, as (key, value) pairs),
-    while the instructor's process prepares the jobs, instead of in its first job. Nothing when its
-    kernels start fresh. Never fails: if the server cannot start, the first job tries again and
-    says why."""
-    from .course import course_config
-    from .preprocessors.sandboxed_execute import SandboxKernelManager
-
-    try:
-        manager = SandboxKernelManager(config=course_config(config_file, dict(overrides)))
-        if manager.kernels == "forked" and usable(manager.plan):
-            server_for(manager.plan, manager.memory_mb, manager.file_mb, manager.threads)
-    except Exception:  # noqa: BLE001 (an initializer that raises would break the whole pool)
-        _drop_server()
 
 
 def _drop_server():

@@ -13,7 +13,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 
-WORKER_MODULE = "autograde.grading.worker"  # what every local worker imports before it is forked
+WORKER_MODULE = "autograde.grading.scheduling.worker"  # what every local worker imports before it is forked
 
 
 _kept = {}  # (workers, warm_up) -> the executor of this process's last local run with these

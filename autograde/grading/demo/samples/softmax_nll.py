@@ -1,5 +1,5 @@
 """Sample submissions for 02_softmax_nll."""
-from . import Replace, Rewrite, Variant
+from autograde.grading.demo.samples import Replace, Rewrite, Variant
 
 ALL_CELLS = ["test_softmax", "test_log_softmax", "test_nll_loss", "test_cross_entropy",
              "test_cross_entropy_grad", "test_softmax_vjp", "test_log_softmax_vjp",

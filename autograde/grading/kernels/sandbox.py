@@ -1,4 +1,4 @@
-"""Start a student's kernel in a sandbox: `python -I -m autograde.grading.sandbox [options] -- <kernel command>`.
+"""Start a student's kernel in a sandbox: `python -I -m autograde.grading.kernels.sandbox [options] -- <kernel command>`.
 
 SandboxKernelManager (preprocessors/sandboxed_execute.py) puts this in front of the kernel
 command. It runs once per kernel, in the kernel's own process (it ends by exec'ing bwrap or the
@@ -40,10 +40,10 @@ import shutil
 import sys
 import sysconfig
 
-from autograde.grading import landlock, seccomp
+from autograde.grading.kernels import landlock, seccomp
 
-MODULE = "autograde.grading.sandbox"
-PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))  # autograde/
+MODULE = "autograde.grading.kernels.sandbox"
+PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))  # autograde/
 # The launcher runs the grader's copy of the package, not whichever the environment would import:
 # the import root (see import_root) goes first on its path.
 BOOTSTRAP = ("import runpy, sys; sys.path.insert(0, sys.argv[sys.argv.index('--import-root') + 1]); "

@@ -5,7 +5,7 @@ honest classmates, who must keep their marks.
 """
 import nbformat
 
-from . import correct_submission
+from autograde.grading.demo.samples import correct_submission
 
 # Everything a kernel holds: peek at what it could read, then write replies the fork server's
 # worker would take for its own (JSON lines and multiprocessing's framing, ids 1 to 99), to every

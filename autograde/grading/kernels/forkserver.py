@@ -1,6 +1,6 @@
-"""A fork server for student kernels: `python -m autograde.grading.forkserver --fd N`.
+"""A fork server for student kernels: `python -m autograde.grading.kernels.forkserver --fd N`.
 
-A grading worker starts one through the sandbox launcher (autograde.grading.sandbox), so it runs
+A grading worker starts one through the sandbox launcher (autograde.grading.kernels.sandbox), so it runs
 inside bubblewrap as the kernels' user, with Landlock, no network, its own pid namespace and a
 kernel's rlimits except the address space, which each kernel sets for itself. It pays the slow
 imports once (ipykernel, numpy, torch, matplotlib, what autograde.chapters imports and what
@@ -298,7 +298,7 @@ def become_kernel(request, extra_mb=0):
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
-    from autograde.grading import landlock, sandbox
+    from autograde.grading.kernels import landlock, sandbox
 
     memory_mb = request.get("memory_mb", 0)
     sandbox.set_limits(memory_mb + extra_mb if memory_mb else 0, request.get("file_mb", 0))
@@ -355,7 +355,7 @@ def reseed():
 def main(argv=None):
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m autograde.grading.forkserver")
+    parser = argparse.ArgumentParser(prog="python -m autograde.grading.kernels.forkserver")
     parser.add_argument("--fd", type=int, required=True, help="the inherited end of the grader's socketpair")
     parser.add_argument("--log", default="", help="where the server's own output goes")
     args = parser.parse_args(argv)

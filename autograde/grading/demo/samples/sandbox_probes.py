@@ -166,3 +166,24 @@ def _write_outside():
 
 print("probe write:", _json.dumps(_write_outside()))
 '''
+
+
+WHO_AM_I = '''
+import json as _json
+import os as _os
+
+
+def _who_am_i():
+    """What its kernel is, seen from inside: its user, its capabilities and system-call filter, the
+    processes and network interfaces it can see."""
+    with open("/proc/self/status") as status:
+        fields = dict(line.split(":", 1) for line in status if ":" in line)
+    with open("/proc/net/dev") as devices:
+        interfaces = sorted(line.split(":")[0].strip() for line in devices.readlines()[2:])
+    return {"uid": _os.getuid(), "capabilities": fields["CapEff"].strip(), "no_new_privs": fields["NoNewPrivs"].strip(),
+            "seccomp": fields["Seccomp"].strip(), "interfaces": interfaces,
+            "processes": sum(name.isdigit() for name in _os.listdir("/proc"))}
+
+
+print("probe who_am_i:", _json.dumps(_who_am_i()))
+'''
