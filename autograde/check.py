@@ -150,11 +150,6 @@ def _broadcast_axes(small, big):
     return tuple(i for i, (s, b) in enumerate(zip(padded, big)) if s == 1 and b != 1)
 
 
-def value_message(name, got, expected, ok, rtol=RTOL, atol=ATOL, batch_size=None, known_mistakes=None):
-    _, cause = diagnose(got, expected, ok, rtol, atol, batch_size, known_mistakes)
-    return _value_text(name, got, expected, ok, rtol, atol, cause)
-
-
 def _value_text(name, got, expected, ok, rtol, atol, cause):
     bad = ~ok
     err = np.abs(got - expected)

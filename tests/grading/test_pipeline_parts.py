@@ -331,3 +331,24 @@ def test_a_pool_started_in_the_background_warms_up_its_workers_for_the_run_that_
     futures = [pool.submit(os.getcwd) for _ in range(4)]
     assert [future.result() for future in futures] == [str(tmp_path)] * 4
     pool.executor.shutdown()
+
+
+def test_why_nbgrader_failed_is_the_exception_it_logged_not_a_line_of_its_log():
+    """nbgrader logs a traceback's text inside its except block: the reason recorded is that
+    exception, whatever the log's lines say."""
+    import logging
+
+    from autograde.grading.scheduling.worker import RaisedErrors
+
+    raised = RaisedErrors()
+    log = logging.getLogger("autograde.tests.raised")
+    log.handlers, log.propagate = [raised], False
+    log.error("Error: a line that only looks like an error")
+    assert raised.summary() == ""
+    try:
+        raise ValueError("no kernel named 'python2'")
+    except ValueError:
+        log.error("There was an error processing assignment: hw")
+        log.error("Traceback (most recent call last):\n  ...\nValueError: no kernel named 'python2'")
+    log.error("KeyError: not raised, only printed")
+    assert raised.summary() == "ValueError: no kernel named 'python2'"

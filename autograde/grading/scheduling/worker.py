@@ -8,12 +8,11 @@ two that write scores, and the worker returns the graded files: the parent proce
 (autograde.grading.scheduling.runner) alone writes the course and records the scores, once.
 The kernel's working directory is inside the copy, so the course is never under the student's code.
 """
-import io
 import logging
 import os
 import tempfile
+import sys
 import time
-import traceback
 from contextlib import chdir
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -182,7 +181,7 @@ def grade_once(job):
 def grade_in(job, work):
     start = time.monotonic()
     outcome = Outcome(job.assignment, job.student, ok=False)
-    log_text = io.StringIO()
+    raised = RaisedErrors()
     with chdir(os.getcwd()):  # nbgrader changes into the course folder: back here afterwards
         try:
             work, submitted = make_working_copy(job, work)
@@ -198,11 +197,11 @@ def grade_in(job, work):
             if problems:
                 outcome.reason = "; ".join(problems)
             else:
-                run_converter(job, work, log_text)
+                run_converter(job, work, raised)
                 graded = work / "autograded" / job.student / job.assignment
                 missing = [n for n in job.notebooks if not (graded / f"{n}.ipynb").is_file()]
                 if missing:
-                    outcome.reason = error_summary(log_text.getvalue()) or "nbgrader produced no graded notebook"
+                    outcome.reason = raised.summary() or "nbgrader produced no graded notebook"
                 else:  # the graded notebooks only: nothing else a submission brought goes back to the course
                     outcome.graded = {f"{name}.ipynb": (graded / f"{name}.ipynb").read_bytes() for name in job.notebooks}
                     large = [name for name, data in outcome.graded.items() if len(data) > MAX_GRADED_BYTES]
@@ -212,15 +211,14 @@ def grade_in(job, work):
                     else:
                         outcome.ok = True
         except NbGraderException:
-            outcome.reason = error_summary(log_text.getvalue()) or "nbgrader could not grade it"
+            outcome.reason = raised.summary() or "nbgrader could not grade it"
         except Exception as error:  # noqa: BLE001 (a broken submission must not stop the class)
             outcome.reason = f"grading failed: {first_line(error)}"
-            log_text.write(traceback.format_exc())
     outcome.seconds = time.monotonic() - start
     return outcome
 
 
-def run_converter(job, work, log_text):
+def run_converter(job, work, raised):
     config = course_config(work / CONFIG_FILE, job.overrides)
     config.CourseDirectory.root = str(work)
     config.CourseDirectory.db_url = f"sqlite:///{work / 'gradebook.db'}"
@@ -229,7 +227,7 @@ def run_converter(job, work, log_text):
     config.Autograde.autograde_preprocessors = [
         step for step in config.Autograde.autograde_preprocessors if not writes_scores(step)]
     logger = logging.getLogger(f"autograde.grading.scheduling.worker.{os.getpid()}")
-    logger.handlers = [logging.StreamHandler(log_text)]
+    logger.handlers = [raised]
     logger.setLevel(logging.WARNING)
     logger.propagate = False
     coursedir = CourseDirectory(config=config, log=logger)
@@ -241,14 +239,19 @@ def writes_scores(step):
     return (import_item(step) if isinstance(step, str) else step) in SCORE_WRITERS
 
 
-def error_summary(log):
-    """The last exception line nbgrader logged ('ValueError: ...'), if any."""
-    lines = [line.strip() for line in log.splitlines() if line.strip()]
-    for line in reversed(lines):
-        head = line.split(":", 1)[0]
-        if head.endswith(("Error", "Exception", "Exit", "Interrupt")) and " " not in head:
-            return line[:300]
-    for line in reversed(lines):
-        if "error" in line.lower():
-            return line[:300]
-    return ""
+class RaisedErrors(logging.Handler):
+    """The exceptions nbgrader logs while it handles them: it logs a traceback's text from inside its
+    except block, where the exception itself is at hand. The last one is why a submission could
+    not be graded (nbgrader then raises its own, saying only that something failed)."""
+
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.errors = []
+
+    def emit(self, record):
+        error = record.exc_info[1] if record.exc_info else sys.exc_info()[1]
+        if error is not None and (not self.errors or self.errors[-1] is not error):
+            self.errors.append(error)
+
+    def summary(self):
+        return first_line(self.errors[-1])[:300] if self.errors else ""
