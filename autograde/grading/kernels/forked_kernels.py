@@ -174,9 +174,7 @@ class ForkServer:
     def reset(self):
         """Between submissions: no process of the last one, nothing in /tmp, no kernel folder left."""
         self.request("reset", note=False)
-        for entry in os.scandir(self.kernel_dir):
-            if entry.name != "forkserver.log":
-                shutil.rmtree(entry.path, ignore_errors=True) if entry.is_dir(follow_symlinks=False) else os.unlink(entry.path)
+        sandbox.empty_folder(self.kernel_dir, keep=("forkserver.log",))
 
     def preload(self, modules):
         """Have the server import `modules` (once) for the kernels it forks from now on."""
@@ -190,19 +188,6 @@ class ForkServer:
         path = os.path.join(self.kernel_dir, f"k{self.count}")
         os.mkdir(path, 0o700)
         return path
-
-
-def empty(folder):
-    if not folder or not os.path.isdir(folder):
-        return
-    for entry in os.scandir(folder):
-        if entry.is_dir(follow_symlinks=False):
-            shutil.rmtree(entry.path, ignore_errors=True)
-        else:
-            try:
-                os.unlink(entry.path)
-            except OSError:
-                pass
 
 
 _server = None  # this process's fork server
@@ -269,7 +254,7 @@ def slot(kernels="forked", preload=()):
         return
     _preload = tuple(preload)
     folder = slot_dir()
-    empty(folder)
+    sandbox.empty_folder(folder)
     work = tempfile.mkdtemp(dir=folder, prefix="job-")
     try:
         yield work
@@ -279,7 +264,8 @@ def slot(kernels="forked", preload=()):
                 _server.reset()
             except ServerDied:
                 _drop_server()  # a new sandbox for the next submission
-        empty(folder)
+        if os.path.isdir(folder):  # (a server that could not start took its slot with it)
+            sandbox.empty_folder(folder)
 
 
 # --- the jupyter side ----------------------------------------------------------------------------------------

@@ -35,14 +35,14 @@ import ctypes
 import json
 import os
 import random
-import shutil
 import signal
-import stat
 import sys
 import tempfile
 import time
 from contextlib import contextmanager
 from multiprocessing.connection import Connection
+
+from autograde.grading.kernels import sandbox
 
 PR_SET_DUMPABLE = 4
 MAX_REQUEST = 2**20  # a fork request carries an environment and a few paths
@@ -244,7 +244,9 @@ class Server:
         survivors = other_processes()
         if survivors:
             raise RuntimeError(f"{len(survivors)} processes survived the reset")
-        empty_tmp()
+        left = sandbox.empty_folder("/tmp")
+        if left:
+            raise RuntimeError(f"/tmp could not be emptied ({len(left)} entries left)")
         return {"killed": killed}
 
 
@@ -264,27 +266,6 @@ def reap_all():
             return
 
 
-def empty_tmp():
-    """Everything in /tmp goes, including folders a kernel made read-only (same user: it may chmod
-    them back); raises if anything is left."""
-    for root, folders, _ in os.walk("/tmp"):
-        for name in folders:
-            path = os.path.join(root, name)
-            if not os.path.islink(path):
-                os.chmod(path, stat.S_IRWXU)
-    for entry in os.scandir("/tmp"):
-        if entry.is_dir(follow_symlinks=False):
-            shutil.rmtree(entry.path, ignore_errors=True)
-        else:
-            try:
-                os.unlink(entry.path)
-            except FileNotFoundError:
-                pass
-    left = os.listdir("/tmp")
-    if left:
-        raise RuntimeError(f"/tmp could not be emptied ({len(left)} entries left)")
-
-
 def close_inherited_descriptors():
     """In a forked child, before any student code: every descriptor but the standard streams goes,
     the server's channel and anything a library of the server opened alike."""
@@ -298,7 +279,7 @@ def become_kernel(request, extra_mb=0):
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
-    from autograde.grading.kernels import landlock, sandbox
+    from autograde.grading.kernels import landlock
 
     memory_mb = request.get("memory_mb", 0)
     sandbox.set_limits(memory_mb + extra_mb if memory_mb else 0, request.get("file_mb", 0))

@@ -37,6 +37,7 @@ import os
 import pwd
 import resource
 import shutil
+import stat
 import sys
 import sysconfig
 
@@ -143,6 +144,34 @@ def main(argv=None):
         filtered = ["--seccomp", str(fd)]
     mounts = bwrap_options(cwd, args.kernel_dir, switch, args.import_root)
     os.execve(args.bwrap, [args.bwrap, *mounts, *filtered, *inside], env)
+
+
+def empty_folder(folder, keep=()):
+    """Remove everything in `folder` but the names in `keep`, read-only folders a kernel made
+    included, following no link; return the names that are left (none when all went)."""
+    for root, folders, _ in os.walk(folder):
+        for name in folders:
+            try:  # opened without following a link: a link put in its place is not made writable
+                fd = os.open(os.path.join(root, name), os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+            except OSError:
+                continue
+            try:
+                os.fchmod(fd, stat.S_IRWXU)
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
+    for entry in os.scandir(folder):
+        if entry.name in keep:
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            try:
+                os.unlink(entry.path)
+            except FileNotFoundError:
+                pass
+    return [name for name in os.listdir(folder) if name not in keep]
 
 
 def kernel_environment(parent_env, cwd, threads=0, root="", tmp="/tmp"):
