@@ -1,7 +1,7 @@
 """Failures of the grader's own machinery while one submission is graded, as opposed to the student's code.
 
-A fork server that died or answered out of turn, a kernel that could not start, a course package
-the kernel could not import: the code that sees one notes it here (in the grading worker's process);
+A fork server that died or answered out of turn, a kernel that could not start: the code that sees
+one notes it here (in the grading worker's process);
 the worker grades the submission again on a fresh kernel and, if it fails again, reports it as not
 graded by the grader's fault (flag G), never as the student's zero.
 """
@@ -16,7 +16,7 @@ def note(reason):
 
 @contextmanager
 def watching():
-    """The failures noted while the block runs (a list, filled in as they happen)."""
+    """The failures noted while the block runs: a list, filled when the block ends."""
     _noted.clear()
     seen = []
     try:
