@@ -244,7 +244,7 @@ class Server:
         survivors = other_processes()
         if survivors:
             raise RuntimeError(f"{len(survivors)} processes survived the reset")
-        left = sandbox.empty_folder("/tmp")
+        left = sandbox.empty_folder("/tmp", keep=sandbox.mounts_under("/tmp"))
         if left:
             raise RuntimeError(f"/tmp could not be emptied ({len(left)} entries left)")
         return {"killed": killed}

@@ -149,22 +149,22 @@ def main(argv=None):
 def empty_folder(folder, keep=()):
     """Remove everything in `folder` but the names in `keep`, read-only folders a kernel made
     included, following no link; return the names that are left (none when all went)."""
-    for root, folders, _ in os.walk(folder):
-        for name in folders:
-            try:  # opened without following a link: a link put in its place is not made writable
-                fd = os.open(os.path.join(root, name), os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-            except OSError:
-                continue
-            try:
-                os.fchmod(fd, stat.S_IRWXU)
-            except OSError:
-                pass
-            finally:
-                os.close(fd)
     for entry in os.scandir(folder):
         if entry.name in keep:
             continue
         if entry.is_dir(follow_symlinks=False):
+            for root, folders, _ in os.walk(entry.path):
+                for name in folders:
+                    try:  # opened without following a link: a link put in its place is not made writable
+                        fd = os.open(os.path.join(root, name), os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+                    except OSError:
+                        continue
+                    try:
+                        os.fchmod(fd, stat.S_IRWXU)
+                    except OSError:
+                        pass
+                    finally:
+                        os.close(fd)
             shutil.rmtree(entry.path, ignore_errors=True)
         else:
             try:
@@ -172,6 +172,19 @@ def empty_folder(folder, keep=()):
             except FileNotFoundError:
                 pass
     return [name for name in os.listdir(folder) if name not in keep]
+
+
+def mounts_under(folder):
+    """The names in `folder` that are, or lead to, a mount point of this process's namespace: inside
+    the sandbox, the grader's own read-only binds (the package and the environment, when they live
+    under /tmp, as a clone in /tmp does), which no kernel can write and nothing may remove."""
+    names = set()
+    with open("/proc/self/mountinfo") as table:
+        for line in table:
+            point = line.split()[4].replace("\\040", " ")
+            if point.startswith(folder.rstrip("/") + "/"):
+                names.add(point[len(folder.rstrip("/")) + 1:].split("/")[0])
+    return names
 
 
 def kernel_environment(parent_env, cwd, threads=0, root="", tmp="/tmp"):
