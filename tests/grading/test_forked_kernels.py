@@ -226,7 +226,9 @@ def test_a_read_only_folder_left_in_tmp_is_gone_for_the_next_kernel():
     texts, _ = run("import os\nos.makedirs('/tmp/locked/inner')\nopen('/tmp/locked/inner/answers.txt', 'w').write('x')\n"
                    "os.chmod('/tmp/locked/inner', 0o555)\nos.chmod('/tmp/locked', 0o555)\nprint(os.listdir('/tmp'))")
     assert "locked" in texts[0]
+    server = forked_kernels._server
     texts, _ = run("import os\nprint(sorted(os.listdir('/tmp')))")
+    assert forked_kernels._server is server  # the reset emptied /tmp itself: no new sandbox was needed
     # nothing but the grader's own read-only mounts, when the package or the environment lives in /tmp
     grader = sorted({path.split("/")[2] for path in sandbox.readable_paths(kernel_plan.import_root())
                      if path.startswith("/tmp/")})

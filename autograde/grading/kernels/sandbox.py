@@ -153,18 +153,18 @@ def empty_folder(folder, keep=()):
         if entry.name in keep:
             continue
         if entry.is_dir(follow_symlinks=False):
-            for root, folders, _ in os.walk(entry.path):
-                for name in folders:
-                    try:  # opened without following a link: a link put in its place is not made writable
-                        fd = os.open(os.path.join(root, name), os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-                    except OSError:
-                        continue
-                    try:
-                        os.fchmod(fd, stat.S_IRWXU)
-                    except OSError:
-                        pass
-                    finally:
-                        os.close(fd)
+            folders = [entry.path] + [os.path.join(root, name) for root, names, _ in os.walk(entry.path) for name in names]
+            for path in folders:
+                try:  # opened without following a link: a link put in its place is not made writable
+                    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+                except OSError:
+                    continue
+                try:
+                    os.fchmod(fd, stat.S_IRWXU)
+                except OSError:
+                    pass
+                finally:
+                    os.close(fd)
             shutil.rmtree(entry.path, ignore_errors=True)
         else:
             try:
