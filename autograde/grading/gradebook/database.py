@@ -72,15 +72,6 @@ def gradebook_file(course):
     return Path(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else None
 
 
-def exists(course):
-    """Has the gradebook been made (by a release)?"""
-    path = gradebook_file(course)
-    if path is not None:
-        return path.is_file()
-    with Gradebook(db_url(course)) as gb:
-        return bool(gb.assignments)
-
-
 def open_submission(gb, assignment, student, timestamp):
     gb.update_or_create_student(student)
     if timestamp:
