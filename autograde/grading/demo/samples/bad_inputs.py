@@ -190,8 +190,7 @@ use_all_memory()
 
 HUGE_OUTPUT = """
 print("x" * 5_000_000)
-for i in range(100_000):
-    print("step", i)
+print("\\n".join(f"step {i}" for i in range(100_000)))  # one write: many lines, no race with the clock
 """
 
 TAMPER = '''
