@@ -4,10 +4,9 @@ The grading worker owns one fork server for its whole life (`server_for(override
 through the sandbox launcher like a kernel (bubblewrap, Landlock, the kernels' user, the rlimits but
 the address space, which each kernel sets for itself), with two folders bound into its sandbox: a
 kernel folder (connection files and ipc sockets) and a "slot", where the worker builds each
-submission's working copy (`slot(overrides)`). For each notebook, SandboxKernelManager replaces
-jupyter_client's LocalProvisioner by ForkedProvisioner: its launch asks the server to fork a kernel
-instead of starting a process, and its process (ForkedProcess) polls, signals and kills through the
-server, with Popen's return codes (negative: the signal that killed it), which
+submission's working copy (`slot(overrides)`). For each notebook, SandboxProvisioner (provisioner.py)
+asks the server to fork a kernel instead of starting a process; its process (ForkedProcess) polls,
+signals and kills through the server, with Popen's return codes (negative: the signal that killed it), which
 SandboxedExecute._death_cause reads as for any kernel.
 After each submission the server kills every other process of its pid namespace and empties /tmp,
 and the worker empties the slot.
@@ -39,8 +38,6 @@ from contextlib import contextmanager
 from multiprocessing import util
 from multiprocessing.connection import Connection
 from pathlib import Path
-
-from jupyter_client.provisioning import LocalProvisioner
 
 from autograde.grading.kernels import grader_failures, kernel_plan, sandbox
 
@@ -240,19 +237,14 @@ def stop_server():
         _slot = None
 
 
-_preload = ()  # what the kernels of the submission being graded import on first use
-
-
 @contextmanager
-def slot(kernels="forked", preload=()):
+def slot(kernels="forked"):
     """The folder to build one submission's working copy in, where this process's fork server can
-    show it to a forked kernel, which will have `preload` imported; afterwards the server is reset
-    and the slot emptied. With kernels="fresh", None (the caller uses a temporary folder)."""
-    global _preload
+    show it to a forked kernel; afterwards the server is reset and the slot emptied. With
+    kernels="fresh", None (the caller uses a temporary folder)."""
     if kernels != "forked":
         yield None
         return
-    _preload = tuple(preload)
     folder = slot_dir()
     sandbox.empty_folder(folder)
     work = tempfile.mkdtemp(dir=folder, prefix="job-")
@@ -268,7 +260,7 @@ def slot(kernels="forked", preload=()):
             sandbox.empty_folder(folder)
 
 
-# --- the jupyter side ----------------------------------------------------------------------------------------
+# --- a forked kernel as jupyter_client sees its process (provisioner.py) ---------------------------------------
 
 class ForkedProcess:
     """What jupyter_client and SandboxedExecute expect of a kernel's Popen, through the fork server."""
@@ -308,35 +300,3 @@ class ForkedProcess:
 
     def terminate(self):
         self.send_signal(signal.SIGTERM)
-
-
-class ForkedProvisioner(LocalProvisioner):
-    """LocalProvisioner whose launch asks the fork server for a kernel instead of starting one."""
-
-    server = None
-
-    async def launch_kernel(self, cmd, **kwargs):
-        km = self.parent
-        cwd = os.path.realpath(kwargs.get("cwd") or os.getcwd())
-        kernel_dir = km.kernel_dir
-        root = kernel_plan.import_root()
-        env = sandbox.kernel_environment(kwargs.get("env") or os.environ, cwd, km.threads, root)
-        env.pop("JPY_PARENT_PID", None)
-        user = kernel_plan.kernel_user(km.plan.user) if os.geteuid() == 0 else ""
-        if user:
-            sandbox.give_to(user, [cwd, env["MPLCONFIGDIR"], kernel_dir, *Path(kernel_dir).iterdir()])
-            os.chmod(cwd, 0o711)
-            env.update(USER="kernel", LOGNAME="kernel")
-        self.server.preload(_preload)
-        readable = [*sandbox.readable_paths(root), "/proc"]
-        writable = [cwd, kernel_dir, *sandbox.DEVICES, "/tmp"]
-        reply = self.server.request("fork", connection_file=km.connection_file, cwd=cwd, env=env,
-                                    memory_mb=km.memory_mb, file_mb=km.file_mb, kernel_dir=kernel_dir,
-                                    landlock={"readable": readable, "writable": writable})
-        self.process = ForkedProcess(self.server, reply["pid"])
-        self.pid, self.pgid, self.cwd = reply["pid"], None, cwd
-        return self.connection_info
-
-    async def send_signal(self, signum):
-        if self.process:
-            self.process.send_signal(signum)

@@ -1,20 +1,19 @@
-"""How the grader starts a student's kernel: SandboxKernelManager, jupyter_client's manager with
-every kernel started through the sandbox launcher (sandbox.py) or forked from the worker's warm
-fork server (forked_kernels.py), and a client that is ready as soon as the kernel answers."""
-import os
-import shutil
+"""How the grader starts a student's kernel: SandboxKernelManager, jupyter_client's manager whose
+kernel spec names SandboxProvisioner (provisioner.py: the sandbox launcher, or a fork of the
+worker's warm fork server) with the course's settings, and a client that is ready as soon as the
+kernel answers."""
 import time
-import uuid
 from queue import Empty
 
 import zmq
 import zmq.asyncio
 from jupyter_client.asynchronous import AsyncKernelClient
+from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import Bool, Enum, Integer, Unicode, default
+from traitlets import Bool, Enum, Integer, List, Unicode, default
 
 from autograde.grading.course.config import course_config
-from autograde.grading.kernels import forked_kernels, kernel_plan
+from autograde.grading.kernels import forked_kernels, kernel_plan, provisioner
 
 # The client connects as soon as the kernel is started, usually before the kernel has bound its
 # sockets; ZeroMQ then retries after its default 100 ms, most of a forked kernel's start.
@@ -69,6 +68,18 @@ def quick_reconnecting_context(owner):
     return context
 
 
+class SandboxKernelSpecs(KernelSpecManager):
+    """The installed kernel specs, each told to start through SandboxProvisioner with its manager's
+    settings, and to be interrupted by a message (a signal would reach bwrap, not the kernel)."""
+
+    def get_kernel_spec(self, kernel_name):
+        spec = super().get_kernel_spec(kernel_name)
+        spec.interrupt_mode = "message"
+        spec.metadata = {**spec.metadata, "kernel_provisioner": {
+            "provisioner_name": provisioner.NAME, "config": self.parent.provisioner_settings()}}
+        return spec
+
+
 class SandboxKernelManager(AsyncKernelManager):
     """Starts each kernel through autograde.grading.kernels.sandbox: bubblewrap and/or Landlock when they can
     run here, an unprivileged user, memory and file-size limits.
@@ -93,7 +104,12 @@ class SandboxKernelManager(AsyncKernelManager):
                    "and Landlock >= 6, elsewhere fresh; 'fresh': a new kernel process per notebook."
                    ).tag(config=True)
 
-    kernel_dir = Unicode("")
+    preload = List(Unicode(), help="Modules a forked kernel's server imports for it (what the assignment "
+                                   "imports on first use).").tag(config=True)
+
+    @default("kernel_spec_manager")
+    def _kernel_spec_manager_default(self):
+        return SandboxKernelSpecs(parent=self)
 
     @default("client_factory")
     def _client_factory_default(self):
@@ -107,28 +123,12 @@ class SandboxKernelManager(AsyncKernelManager):
     def plan(self):
         return kernel_plan.make_plan(self.bwrap, self.landlock, self.user)
 
-    async def _async_pre_start_kernel(self, **kw):
-        server = self._fork_server(kw.get("cwd"))
-        self.kernel_dir = server.new_kernel_dir() if server else kernel_plan.make_kernel_dir()
-        if server:
-            self.kernel_id = self.kernel_id or kw.pop("kernel_id", str(uuid.uuid4()))
-            self.provisioner = forked_kernels.ForkedProvisioner(kernel_id=self.kernel_id, kernel_spec=self.kernel_spec, parent=self)
-            self.provisioner.server = server
-        self.transport = "ipc"
-        self.connection_file = os.path.join(self.kernel_dir, "kernel.json")
-        self.ip = os.path.join(self.kernel_dir, "kernel")  # sockets kernel-1 ... kernel-5
-        # A signal would reach bwrap, not the kernel: ask the kernel to interrupt itself instead.
-        self.kernel_spec.interrupt_mode = "message"
-        return await super()._async_pre_start_kernel(**kw)
-
-    def _fork_server(self, cwd):
-        """The grading worker's fork server when this kernel is to be forked from it, else None."""
-        if self.kernels != "forked" or not cwd:
-            return None
+    def provisioner_settings(self):
+        """SandboxProvisioner's settings, as the kernel spec carries them (JSON)."""
         plan = self.plan
-        if not forked_kernels.usable(plan) or not forked_kernels.owns(cwd):
-            return None
-        return forked_kernels.server_for(plan, self.memory_mb, self.file_mb, self.threads)
+        return {"bwrap": plan.bwrap, "landlock": plan.landlock, "user": plan.user, "cgroup": plan.cgroup,
+                "memory_mb": self.memory_mb, "file_mb": self.file_mb, "threads": self.threads,
+                "forked": self.kernels == "forked", "preload": list(self.preload)}
 
     async def _async_interrupt_kernel(self):
         """jupyter_client interrupts a kernel before it shuts it down, even to kill it: a kernel whose
@@ -139,17 +139,6 @@ class SandboxKernelManager(AsyncKernelManager):
             pass
 
     interrupt_kernel = _async_interrupt_kernel  # jupyter_client aliases the base's method here
-
-    def format_kernel_cmd(self, extra_arguments=None):
-        kernel = super().format_kernel_cmd(extra_arguments)
-        return kernel_plan.launcher_command(self.plan, self.memory_mb, self.file_mb, self.threads, self.kernel_dir) + kernel
-
-    async def _async_cleanup_resources(self, restart=False):
-        await super()._async_cleanup_resources(restart=restart)
-        if not restart and self.kernel_dir:
-            shutil.rmtree(self.kernel_dir, ignore_errors=True)
-
-    cleanup_resources = _async_cleanup_resources  # jupyter_client aliases the base's method here
 
     # A kernel asked to shut down, or killed, is gone in milliseconds: look every 5 ms, not
     # jupyter_client's 100.

@@ -138,11 +138,12 @@ class SandboxedExecute(Execute):
         self.wait_for_reply(msg_id)
 
     def _death_cause(self):
-        process = getattr(getattr(self.km, "provisioner", None), "process", None)
+        provisioner = getattr(self.km, "provisioner", None)
+        process = getattr(provisioner, "process", None)
         code = process.poll() if process is not None else None
         if code is None:
             return "it stopped answering"
-        if code > 128 and getattr(self.km, "plan", None) and self.km.plan.bwrap and not getattr(process, "forked", False):
+        if code > 128 and getattr(provisioner, "bwrap", "") and not getattr(process, "forked", False):
             code = 128 - code  # bwrap exits with 128 + the signal that killed the kernel
         if code < 0:
             try:

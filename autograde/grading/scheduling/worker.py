@@ -170,8 +170,7 @@ def grade(job):
 
 def grade_once(job):
     # forked kernels: the working copy goes into the slot of this process's fork server (forked_kernels.py)
-    with forked_kernels.slot(job.overrides["SandboxKernelManager.kernels"],
-                             FIRST_USE_IMPORTS.get(job.assignment, ())) as slot:
+    with forked_kernels.slot(job.overrides["SandboxKernelManager.kernels"]) as slot:
         if slot:
             return grade_in(job, Path(slot))
     with tempfile.TemporaryDirectory(prefix="autograde-job-") as work:
@@ -224,6 +223,7 @@ def run_converter(job, work, raised):
     config.CourseDirectory.db_url = f"sqlite:///{work / 'gradebook.db'}"
     config.CourseDirectory.assignment_id = job.assignment
     config.CourseDirectory.student_id = job.student
+    config.SandboxKernelManager.preload = list(FIRST_USE_IMPORTS.get(job.assignment, ()))
     config.Autograde.autograde_preprocessors = [
         step for step in config.Autograde.autograde_preprocessors if not writes_scores(step)]
     logger = logging.getLogger(f"autograde.grading.scheduling.worker.{os.getpid()}")

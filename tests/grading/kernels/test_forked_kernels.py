@@ -17,6 +17,7 @@ from traitlets.config import Config
 from autograde.cause import MIME as CAUSE_MIME
 from autograde.grading.kernels import forked_kernels, forkserver, kernel_plan, sandbox
 from autograde.grading.kernels.manager import SandboxKernelManager
+from autograde.grading.kernels.provisioner import SandboxProvisioner
 
 PLAN = kernel_plan.make_plan()
 pytestmark = pytest.mark.skipif(not forked_kernels.usable(PLAN),
@@ -27,17 +28,18 @@ LAUNCHED = []  # the process objects of the kernels started here
 
 @pytest.fixture(autouse=True)
 def record_launches(monkeypatch):
-    launch = forked_kernels.ForkedProvisioner.launch_kernel
+    launch = SandboxProvisioner.launch_kernel
 
     async def recorded(self, cmd, **kwargs):
         info = await launch(self, cmd, **kwargs)
         LAUNCHED.append(self.process)
         return info
-    monkeypatch.setattr(forked_kernels.ForkedProvisioner, "launch_kernel", recorded)
+    monkeypatch.setattr(SandboxProvisioner, "launch_kernel", recorded)
 
 
-def config(kernels="forked"):
+def config(kernels="forked", preload=()):
     c = Config()
+    c.SandboxKernelManager.preload = list(preload)
     if kernels:  # None: the manager's default
         c.SandboxKernelManager.kernels = kernels
     c.SandboxKernelManager.bwrap = PLAN.bwrap
@@ -51,13 +53,13 @@ def config(kernels="forked"):
 def run(*sources, allow_errors=True, kernels="forked", preload=()):
     """Run cells in a forked kernel in this process's slot, as the worker would; the outputs' text
     per cell, and the kernel's process object."""
-    with forked_kernels.slot("forked", preload) as job:
+    with forked_kernels.slot("forked") as job:
         os.chmod(job, 0o777)  # only Landlock keeps the kernel out of it (and out of /tmp's bound slot)
         work = os.path.join(job, "notebook")
         os.mkdir(work)
         nb = new_notebook(cells=[new_code_cell(source) for source in sources])
         client = NotebookClient(nb, timeout=60, allow_errors=allow_errors, kernel_name="python3",
-                                kernel_manager_class=SandboxKernelManager, config=config(kernels),
+                                kernel_manager_class=SandboxKernelManager, config=config(kernels, preload),
                                 resources={"metadata": {"path": work}})
         client.died = None
         try:
