@@ -6,6 +6,8 @@ written answers that no person has scored yet.
 """
 from pathlib import Path
 
+from tabulate import tabulate
+
 from autograde.grading.gradebook.flags import LEGEND, ORDER, letters
 from autograde.grading.gradebook.database import class_grades
 from autograde.grading.gradebook.records import read_record
@@ -48,15 +50,12 @@ def table(course, assignments=None, details=True):
     students = sorted({s for _, s in grades})
     if not grades:
         return "No graded submissions yet."
-    width = max([10] + [len(a) for a in columns])
-    name_width = min(NAME_WIDTH, max(len("student"), *(len(s) for s in students)))
-    lines = ["student".ljust(name_width) + "  " + "  ".join(a.rjust(width) for a in columns)]
-    not_graded, notes, used, waiting = [], [], set(), 0
+    rows, not_graded, notes, used, waiting = [], [], [], set(), 0
     for student in students:
         cells = []
         for assignment in columns:
             if (assignment, student) not in grades:
-                cells.append("-".rjust(width))
+                cells.append("-")
                 continue
             submission = grades[assignment, student]
             record = records[assignment, student]
@@ -65,19 +64,22 @@ def table(course, assignments=None, details=True):
             used.update(marks)
             mark = WAITING if submission.waiting else ""
             waiting += bool(mark)
-            cells.append(f"{fmt(submission.score)}{mark}/{fmt(submission.max_score)} {marks:<3}".rjust(width))
+            cells.append(f"{fmt(submission.score)}{mark}/{fmt(submission.max_score)} {marks:<3}")
             if record and not record.graded:
                 not_graded.append(f"  {student} / {assignment}: {record.reason}")
             elif flags and details:
                 notes.extend(f"  {student} / {assignment}: {line}" for line in grouped(flags))
-        name = student if len(student) <= name_width else student[:name_width - 1] + "…"
-        lines.append(name.ljust(name_width) + "  " + "  ".join(cells))
+        name = student if len(student) <= NAME_WIDTH else student[:NAME_WIDTH - 1] + "…"
+        rows.append([name, *cells])
     means = []
     for assignment in columns:
         scores = [g for g in grades.values() if g.assignment == assignment]
         mean = sum(g.score for g in scores) / len(scores)
-        means.append(f"{fmt(mean)}/{fmt(scores[0].max_score)}    ".rjust(width))
-    lines.append("class mean".ljust(name_width) + "  " + "  ".join(means))
+        means.append(f"{fmt(mean)}/{fmt(scores[0].max_score)}    ")
+    rows.append(["class mean", *means])
+    # tabulate would strip the flags' trailing blanks, which keep the scores' slashes aligned
+    lines = tabulate(rows, headers=["student", *columns], tablefmt="plain", colalign=["left"] + ["right"] * len(columns),
+                     disable_numparse=True, preserve_whitespace=True).splitlines()
     sandbox = sandbox_line(records.values())
     if sandbox:
         lines.append(sandbox)
