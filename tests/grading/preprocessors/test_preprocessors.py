@@ -1,6 +1,6 @@
 """The course's nbgrader preprocessors, each on a small notebook: the notebook in, the changed
 notebook out (as nbgrader tests its own). SandboxedExecute runs real kernels, in the real sandbox
-(tests/grading/test_sandbox.py tests the sandbox itself)."""
+(tests/grading/kernels/test_sandbox.py tests the sandbox itself)."""
 import json
 
 import pytest

@@ -1,0 +1,72 @@
+"""The static scan (autograde/grading/inspection/scan.py): autograd calls and patches found in a
+submission's source, honest code left alone."""
+
+import pytest
+
+from autograde.grading.inspection import scan
+from autograde.grading.course.layout import available_assignments
+from autograde.grading.demo.samples import variants
+from autograde.grading.demo.samples.bad_inputs import solution_cells
+
+ASSIGNMENTS = available_assignments()
+SETUP_NAMES = {"np", "plt", "torch", "grader", "check_gradient"}
+
+
+def codes(source, protected=SETUP_NAMES):
+    return {code for code, _, _ in scan.scan_source(source, protected)}
+
+
+@pytest.mark.parametrize("source", [
+    "def backward(x):\n    x.sum().backward()\n    return x.grad",
+    "import torch\ng = torch.autograd.grad(y, x)",
+    "from torch.autograd import grad",
+    "from torch.func import vjp",
+    "t = torch.tensor(x, requires_grad=True)",
+    "x.requires_grad = True",
+    "x.requires_grad_()",
+])
+def test_scan_finds_autograd(source):
+    assert codes(source) == {"A"}
+
+
+@pytest.mark.parametrize("source", [
+    "np.allclose = lambda *a, **k: True",
+    "import numpy as nump\nnump.testing.assert_allclose = print",
+    "import autograde.check\nautograde.check.is_close = None",
+    "setattr(torch.Tensor, 'backward', lambda self: None)",
+    "grader = None",
+    "def check_gradient(*args, **kwargs):\n    pass",
+    "import sys\nsys.modules['autograde'] = None",
+])
+def test_scan_finds_patches(source):
+    assert "P" in codes(source)
+
+
+def test_own_backward_methods_are_not_autograd():
+    source = "def train(model, x):\n    model.backward(x)"
+    assert codes(source) == {"A"}
+    assert scan.scan_source(source, own_functions={"backward"}) == []
+
+
+def test_scan_finds_grading_files_and_ignores_honest_code():
+    assert codes('open("../../gradebook.db", "wb")') == {"W"}
+    honest = "def f(x):\n    y = np.tanh(x) @ x.T\n    return torch.as_tensor(y).sum(axis=0)\n%timeit f(1)"
+    assert codes(honest) == set()
+    assert codes("def f(:\n") == set()  # unparsable code: the tests will say so when it runs
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_scan_passes_every_honest_sample_answer(assignment):
+    """No false alarm on the chapters' sample answers (correct, written differently, mistakes);
+    a sample that calls autograd on purpose must be found."""
+    for variant in variants(assignment):
+        nb = variant.build(assignment)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        protected = set().union(*(scan.bound_names(c.source) for c in code
+                                  if c.metadata.get("nbgrader", {}).get("locked")))
+        own = set().union(*(scan.defined_functions(c.source) for c in code))
+        found = set()
+        for cell in solution_cells(nb):
+            found |= {letter for letter, _, _ in scan.scan_source(cell.source, protected, own)}
+        wants_autograd = "autograd" in variant.name
+        assert found == ({"A"} if wants_autograd else set()), (variant.name, found)
