@@ -24,6 +24,7 @@ LONGEST_FIRST = [
     "tests/end_to_end/test_grading_at_scale.py",            # 33
     "tests/end_to_end/test_grading_05_autograd_engine.py",  # 35
     "tests/end_to_end/test_grading_04_label_smoothing.py",  # 30
+    "tests/end_to_end/test_trusted_checker.py",             # 35
 ]
 
 

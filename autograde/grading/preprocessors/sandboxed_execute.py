@@ -11,8 +11,10 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import run_sync
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
-from traitlets import Integer
+from traitlets import Enum, Integer
 
+from autograde.grading.checker.cells import run_in_checker
+from autograde.grading.checker.remote import Channel, NoAnswer
 from autograde.grading.gradebook.flags import add_flag, cell_name
 from autograde.grading.kernels import grader_failures
 from autograde.grading.kernels.manager import SandboxKernelManager
@@ -48,6 +50,11 @@ def kernel_folder(path):
     return scratch
 
 
+def is_test_cell(cell):
+    meta = cell.metadata.get("nbgrader", {})
+    return cell.cell_type == "code" and meta.get("grade") and not meta.get("solution")
+
+
 class SandboxedExecute(Execute):
     """nbgrader's Execute, with the kernel in the sandbox, a time budget for the whole notebook
     (on top of the per-cell timeout), and a kernel death graded instead of aborting the notebook:
@@ -56,6 +63,9 @@ class SandboxedExecute(Execute):
 
     notebook_timeout = Integer(
         0, help="Seconds the whole notebook may run (0: no budget beyond the per-cell timeout).").tag(config=True)
+    checker = Enum(["kernel", "trusted"], "kernel", help="Where test cells run: 'kernel', in the student's "
+                   "kernel, as nbgrader runs them; 'trusted', in this process, calling into the student's "
+                   "kernel for each use of the student's code (autograde/grading/checker/).").tag(config=True)
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("kernel_manager_class", SandboxKernelManager)
@@ -64,6 +74,7 @@ class SandboxedExecute(Execute):
     def preprocess(self, nb, resources=None, km=None):
         self._deadline = time.monotonic() + self.notebook_timeout if self.notebook_timeout else None
         self._not_run_reason = None
+        self._channel, self._checker_names = None, {}
         self.timeout_func = self._cell_timeout
         metadata = (resources or {}).setdefault("metadata", {})
         path = metadata.get("path")
@@ -73,6 +84,8 @@ class SandboxedExecute(Execute):
                 metadata["path"] = scratch
             nb, resources = super().preprocess(nb, resources, km)
         finally:
+            if self._channel is not None:
+                self._channel.client.stop_channels()
             if scratch:
                 metadata["path"] = path
                 shutil.rmtree(scratch, ignore_errors=True)  # rmtree never follows a link the kernel left
@@ -113,8 +126,12 @@ class SandboxedExecute(Execute):
             cell.outputs = [error_output("CellNotRun", f"not run: {reason}")]
             add_flag(self.nb, code, f"not run: {reason}", cell_name(cell, index))
             return cell, resources
+        if self.checker == "trusted" and is_test_cell(cell):
+            return self._check(cell, index), resources
         try:
             cell, resources = super().preprocess_cell(cell, resources, index)
+            if self.checker == "trusted" and cell.metadata.get("nbgrader", {}).get("grade_id") == "setup":
+                exec(compile(cell.source, "<setup>", "exec"), self._checker_names)  # the course's imports
             if any(out.get("ename") == "MemoryError" for out in cell.outputs):
                 self._release_memory()
             return cell, resources
@@ -129,6 +146,35 @@ class SandboxedExecute(Execute):
             self._not_run_reason = ("the kernel died in an earlier cell", "K")
             self.shutdown_kernel = "immediate"
             return cell, resources
+
+    def _check(self, cell, index):
+        """Run a test cell in the trusted checker (this process), against the student's kernel."""
+        name = cell_name(cell, index)
+        cell.execution_count = None
+        try:
+            if self._channel is None:
+                self._channel = Channel(self.km.blocking_client(), alive=self._kernel_alive)
+                self._channel.client.start_channels()
+                self._channel.deadline = time.monotonic() + self._cell_timeout(cell)
+                self._channel.install()
+            self._channel.deadline = time.monotonic() + self._cell_timeout(cell)
+            cell.outputs = run_in_checker(cell.source, self._checker_names, self._channel, f"<{name}>")
+        except TimeoutError:
+            cell.outputs = [error_output("CellTimeoutError", f"the test did not finish in {self._cell_timeout(cell)} s "
+                                                             "(your code was still running)")]
+            self._not_run_reason = ("the kernel was still busy with an earlier test", "L")
+            self.shutdown_kernel = "immediate"
+        except NoAnswer as failure:
+            how = self._death_cause() if not self._kernel_alive() else str(failure)
+            cell.outputs = [error_output("KernelDied", f"the kernel did not answer the test: {how}")]
+            add_flag(self.nb, "K", f"the kernel did not answer: {how}", name)
+            self._not_run_reason = ("the kernel stopped answering in an earlier cell", "K")
+            self.shutdown_kernel = "immediate"
+        return cell
+
+    def _kernel_alive(self):
+        process = getattr(getattr(self.km, "provisioner", None), "process", None)
+        return process is not None and process.poll() is None
 
     def _release_memory(self):
         """A memory bomb's objects stay alive in its traceback, which Python and IPython keep (for
