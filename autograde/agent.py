@@ -3,16 +3,25 @@
 At grading time the test cells do not run in the student's kernel: the checker (autograde/grading/
 checker/) runs them in a process of its own, and each time the test uses a name the student defined,
 calls a student function, builds an instance of a student class or calls its methods, the checker
-sends one request here, through the kernel's own execute channel. The agent does just that one
-thing with the student's objects and answers with plain data (wire.py): numbers, strings, arrays,
-and numbered handles for whatever stays in the kernel. No test code, no reference and no verdict
+sends one request here. The agent does just that one thing with the student's objects and answers
+with plain data (wire.py): numbers, strings, arrays, and numbered handles for whatever stays in the
+kernel. For each test cell the checker asks the kernel, on its execute channel, to `serve` on a
+unix socket in the kernel's own folder: requests and answers then go over that socket
+(multiprocessing.connection's framing, no pickle), a fraction of a millisecond each, and what the
+student's code prints meanwhile is the output of that one execution. No test code, no reference and no verdict
 ever come here; a student who replaces the agent only changes what their own code answers.
+
+A test may hand the student's code objects of its own (a layer to put in the student's network, a
+function to differentiate, the reference version of an earlier exercise): they stay in the checker
+too, and each use from the kernel is a question back to it on the same socket (CheckerProxy),
+answered with plain data.
 
 Standard library and numpy only.
 """
 import builtins
 import operator
 import traceback
+from multiprocessing.connection import Listener
 
 import numpy as np
 
@@ -27,12 +36,29 @@ FUNCTIONS.update(len=len, repr=repr, str=str, bool=bool, float=float, int=int, l
 
 
 class Agent:
-    """Answers one request at a time; the reply waits in `reply` for the checker to read."""
+    """Answers the checker's requests, one at a time, while it serves a test cell."""
 
     def __init__(self, namespace):
         self.namespace = namespace
         self.objects = {}
-        self.reply = ""
+        self.arrays = {}  # id -> number of each array the checker was sent (kept alive in `numbered`)
+        self.numbered = {}
+        self.saved = []  # the notebook's own values of names the checker swapped
+        self.connection = None  # to the checker, while serving
+
+    def serve(self, address):
+        """Answer the checker's requests on a unix socket at `address` until it is done."""
+        with Listener(address, family="AF_UNIX") as listener:
+            self.connection = listener.accept()
+        try:
+            while True:
+                text = self.connection.recv_bytes(wire.MAX_TEXT).decode()
+                if text == DONE:
+                    return
+                self.connection.send_bytes(self.answer(text).encode())
+        finally:
+            self.connection.close()
+            self.connection = None
 
     def answer(self, text):
         try:
@@ -45,9 +71,9 @@ class Agent:
         except BaseException as error:  # noqa: BLE001 (the student's code may raise anything; the checker decides)
             result = {"raised": describe(error)}
         try:
-            self.reply = wire.dumps(result)
+            return wire.dumps(result)
         except (wire.WireError, ValueError) as error:
-            self.reply = wire.dumps({"raised": describe(error)})
+            return wire.dumps({"raised": describe(error)})
 
     def run(self, request):
         # the rule of the course while the student's code serves a test, as in the notebook's own
@@ -76,13 +102,29 @@ class Agent:
                                                     **self.imported(request["kwargs"]))
         if op == "apply":
             return FUNCTIONS[request["function"]](*self.imported(request["args"]))
-        if op == "forget":
-            self.objects.clear()
+        if op == "swap":  # the checker's versions of these names in the notebook, until "restore"
+            swapped = self.imported(request["names"])
+            self.saved.append({name: self.namespace[name] for name in swapped if name in self.namespace})
+            self.namespace.update({name: value for name, value in swapped.items() if name in self.namespace})
+            return None
+        if op == "restore":
+            self.namespace.update(self.saved.pop())
             return None
         raise ValueError(f"unknown request {op!r}")
 
     def imported(self, value):
         """The checker's arguments, with its handles replaced by the objects they name."""
+        if isinstance(value, wire.Callback):
+            return CheckerProxy(self, value)
+        if isinstance(value, wire.Tracked):  # one of the kernel's arrays, with the checker's values
+            original = self.numbered.get(value.number)
+            if original is None or original.shape != value.array.shape or original.dtype != value.array.dtype:
+                return value.array
+            if not np.array_equal(original, value.array, equal_nan=original.dtype.kind in "fc"):
+                if not original.flags.writeable:  # a read-only view: the checker's values as a new array
+                    return value.array
+                original[...] = value.array
+            return original
         if isinstance(value, wire.Handle):
             return self.objects[value.number]
         if isinstance(value, list):
@@ -102,15 +144,68 @@ class Agent:
                 return tuple(self.export(item, depth + 1) for item in value)
             if isinstance(value, dict) and type(value) is dict and all(isinstance(key, str) for key in value):
                 return {key: self.export(item, depth + 1) for key, item in value.items()}
+        if isinstance(value, CheckerProxy):
+            return object.__getattribute__(value, "_callback")
+        if isinstance(value, wire.Handle):  # the agent's own requests name what they are about as handles
+            return value
         if type(value).__module__.partition(".")[0] == "torch" and hasattr(value, "detach"):
             value = np.asarray(value.detach().numpy())  # a torch tensor answers as its numbers
-        if type(value) in (list, tuple, dict) or not wire.is_plain(value) or isinstance(value, wire.Handle):
+        if isinstance(value, np.ndarray):
+            number = self.arrays.setdefault(id(value), len(self.arrays) + 1)
+            self.numbered[number] = value
+            return wire.Tracked(number, value)
+        if type(value) in (list, tuple, dict) or not wire.is_plain(value):
             number = len(self.objects) + 1
             self.objects[number] = value
             kind = "class" if isinstance(value, type) else "callable" if callable(value) else "object"
             name = getattr(value, "__qualname__", None) if kind != "object" else type(value).__name__
             return wire.Handle(number, kind, name if isinstance(name, str) else type(value).__name__)
         return value
+
+
+    def ask(self, **request):
+        """Ask the checker to use one of its objects (it is waiting for this kernel's answer, and
+        takes a question instead)."""
+        if self.connection is None:
+            raise RuntimeError("the test's objects can be used only while the test runs")
+        self.connection.send_bytes((ASKING + wire.dumps(self.export(request))).encode())
+        answer = wire.loads(self.connection.recv_bytes(wire.MAX_TEXT).decode())
+        if isinstance(answer, dict) and "value" in answer:
+            return self.imported(answer["value"])
+        raise checker_error(answer.get("raised") if isinstance(answer, dict) else None)
+
+
+ASKING = "?"  # how the agent's questions start (its answers are JSON objects)
+DONE = "done"  # the checker's last message of a test cell
+
+
+class CheckerProxy:
+    """An object of the checker's, used from the student's code: calls and attributes are asked."""
+
+    def __init__(self, agent, callback):
+        object.__setattr__(self, "_agent", agent)
+        object.__setattr__(self, "_callback", callback)
+
+    def __call__(self, *args, **kwargs):
+        return self._agent.ask(op="call", target=self._callback, args=list(args), kwargs=kwargs)
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self._agent.ask(op="getattr", target=self._callback, name=name)
+
+    def __repr__(self):
+        return f"<the test's {self._callback.name or self._callback.kind}>"
+
+
+def checker_error(description):
+    """An error the checker's object raised, as the student's code sees it: the builtin exception
+    it was one of, with its message."""
+    description = description if isinstance(description, dict) else {}
+    base = next((getattr(builtins, name) for name in description.get("bases", ())
+                 if isinstance(name, str) and isinstance(getattr(builtins, name, None), type)
+                 and issubclass(getattr(builtins, name), Exception)), RuntimeError)
+    return base(f"{description.get('type', 'Error')}: {description.get('message', '')}")
 
 
 class Missing(LookupError):

@@ -1,7 +1,8 @@
 """The plain data that crosses between the trusted checker and a student's kernel (agent.py).
 
 JSON, with numpy arrays as .npy bytes (read back with allow_pickle=False: never an object array),
-tuples, slices and the kernel's object handles tagged. Nothing else crosses: no pickle, no code.
+tuples, slices, random generators' states, and numbered handles tagged (Handle: an object that
+stays in the kernel; Callback: one that stays in the checker). Nothing else crosses: no pickle, no code.
 Decoding refuses anything it does not know, and anything larger than the limits, so whatever a
 kernel answers, the checker only ever holds numbers, strings, arrays and handles.
 
@@ -35,6 +36,25 @@ class Handle:
         return f"Handle({self.number}, {self.kind!r}, {self.name!r})"
 
 
+class Callback(Handle):
+    """An object that stays in the checker (a test's own helper, a reference function), named by
+    its number there: the kernel may call it, and gets plain data back."""
+    __slots__ = ()
+
+    def __repr__(self):
+        return f"Callback({self.number}, {self.kind!r}, {self.name!r})"
+
+
+class Tracked:
+    """An array with its number on the side that owns it: the other side keeps one array per
+    number, so that the same array read twice is the same object there too (`is` holds), and
+    sending it back refers to the original."""
+    __slots__ = ("number", "array")
+
+    def __init__(self, number, array):
+        self.number, self.array = number, array
+
+
 def is_plain(value, depth=0):
     """Can `value` cross as a value (not as a handle)?"""
     if depth > MAX_DEPTH:
@@ -47,13 +67,16 @@ def is_plain(value, depth=0):
         return all(is_plain(item, depth + 1) for item in value)
     if isinstance(value, dict):
         return all(isinstance(k, str) and is_plain(v, depth + 1) for k, v in value.items())
-    return isinstance(value, (slice, Handle, np.random.Generator)) or value is Ellipsis
+    return isinstance(value, (slice, Handle, Tracked, np.random.Generator)) or value is Ellipsis
 
 
 def to_json(value):
     """The JSON form of a plain value (see is_plain); `handle_of(value)` names what is not plain."""
     if isinstance(value, Handle):
-        return {TAG: "handle", "number": value.number, "kind": value.kind, "name": value.name}
+        return {TAG: "callback" if isinstance(value, Callback) else "handle", "number": value.number,
+                "kind": value.kind, "name": value.name}
+    if isinstance(value, Tracked):
+        return {**to_json(np.asarray(value.array)), "ref": value.number}
     if isinstance(value, np.ndarray) or isinstance(value, np.generic):
         if value.dtype.kind not in "biufc":
             raise WireError(f"cannot send an array of {value.dtype}")
@@ -102,9 +125,12 @@ def from_json(data, depth=0):
             raise WireError(f"not an array: {str(error)[:80]}") from None
         if array.dtype.kind not in "biufc":
             raise WireError(f"an array of {array.dtype}")
+        if "ref" in data:
+            return Tracked(_field(data, "ref", int), array)
         return array if kind == "array" else array[()]
-    if kind == "handle":
-        return Handle(_field(data, "number", int), _field(data, "kind", str), _field(data, "name", str))
+    if kind in ("handle", "callback"):
+        return (Callback if kind == "callback" else Handle)(
+            _field(data, "number", int), _field(data, "kind", str), _field(data, "name", str))
     if kind == "float":
         text = _field(data, "repr", str)
         if text not in ("nan", "inf", "-inf"):

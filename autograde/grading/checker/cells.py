@@ -13,7 +13,7 @@ import io
 from nbformat.v4 import new_output
 
 from autograde import cause, confirm
-from autograde.grading.checker.remote import Missing, StudentRaised
+from autograde.grading.checker.remote import Missing, NoAnswer, StudentRaised
 
 MAX_PRINTED = 20_000  # characters of what the student's code printed during the test, kept
 STUDENT_PRINTED = "[printed by your code while the test ran]\n"
@@ -39,28 +39,31 @@ class Namespace(dict):
         self.fetched.add(name)
         return value
 
+    def swapped_in_kernel(self, references):
+        return self.channel.swapped_in_kernel(references)
+
     def assigned(self):
         """What the cell's own code defined (kept for the test cells after it)."""
         return {name: value for name, value in self.items() if name not in self.fetched and name != "__builtins__"}
 
 
-def run_in_checker(source, names, channel, label):
-    """Run a test cell's `source` against the student's kernel behind `channel`; `names` (the
-    checker's own, updated in place) persist from cell to cell. Returns the cell's outputs.
-    TimeoutError and remote.NoAnswer (the kernel hung or died) are the caller's to report."""
+def run_in_checker(source, names, channel, label, deadline):
+    """Run a test cell's `source` against the student's kernel behind `channel`, by `deadline`
+    (time.monotonic()); `names` (the checker's own, updated in place) persist from cell to cell.
+    Returns the cell's outputs. TimeoutError and remote.NoAnswer (the kernel hung or died) are the
+    caller's to report."""
     namespace = Namespace(names, channel)
     printed = io.StringIO()
     body, last = split_last_expression(source, label)
     confirm._noted.clear()
     cause._pending.clear()
     error, value = None, None
-    channel.printed.clear()
-    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+    with channel.serving_cell(deadline), contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
         try:
             exec(body, namespace)
             if last is not None:
                 value = eval(last, namespace)
-        except (TimeoutError, KeyboardInterrupt):
+        except (TimeoutError, NoAnswer, KeyboardInterrupt):
             raise
         except Exception as failure:  # noqa: BLE001 (a failed test: the verdict, not a crash)
             error = failure

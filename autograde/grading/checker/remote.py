@@ -1,21 +1,28 @@
 """The checker's view of a student's kernel: one request at a time to the kernel's agent
-(autograde/agent.py) over the kernel's own execute channel, and proxies that turn a test's use of
-a student's name, function, class or object into such requests.
+(autograde/agent.py), and proxies that turn a test's use of a student's name, function, class or
+object into such requests.
 
-What comes back is decoded by wire.py (plain data and handles only); an answer that is not one is
-the kernel's failure to answer (NoAnswer), never a value. What the student's code printed while
-serving a request is kept apart (`printed`), to be shown as the student's own output.
+For each test cell, one execution in the kernel (`serve`) opens a unix socket in the kernel's own
+folder; the requests of that cell go over it (multiprocessing.connection's framing). What comes
+back is decoded by wire.py (plain data and handles only); an answer that is not one is the
+kernel's failure to answer (NoAnswer), never a value. What the student's code printed while
+serving is the output of that execution: kept apart (`printed`), shown as the student's own.
 """
-import ast
 import builtins
+import contextlib
+import os
 import time
+from multiprocessing.connection import Client
 from queue import Empty
 
+import numpy as np
+
 from autograde import wire
+from autograde.agent import ASKING, DONE, describe
 
 INSTALL = "import autograde.agent as _agent_module\n__autograde_agent__ = _agent_module.Agent(get_ipython().user_ns)\n" \
           "del _agent_module"
-READ_REPLY = {"reply": "__autograde_agent__.reply"}
+SOCKET = "checker"  # its name in the kernel's folder
 
 
 class NoAnswer(RuntimeError):
@@ -32,55 +39,75 @@ class Missing(NameError):
 
 
 class Channel:
-    """Requests to the agent in the kernel `client` (a blocking jupyter_client client) serves, each
-    within what is left of `deadline` (time.monotonic())."""
+    """Requests to the agent in the kernel `client` (a blocking jupyter_client client) serves, in
+    `folder` (the kernel's), each within what is left of `deadline` (time.monotonic()). While the
+    kernel serves one, it may ask about the checker's own objects it was handed (`local`)."""
 
-    def __init__(self, client, deadline=None, alive=None):
-        self.client, self.deadline = client, deadline
+    def __init__(self, client, folder, alive=None):
+        self.client, self.folder = client, folder
+        self.deadline = None
         self.printed = []
+        self.local = {}      # number -> an object of the checker's the kernel was handed
+        self.arrays = {}     # number -> the checker's copy of one of the kernel's arrays
+        self.array_numbers = {}  # id of such a copy -> its number
+        self.serving = False  # answering the kernel's question: it cannot take a request meanwhile
+        self.connection = self.serve_id = None
         if alive is not None:
             self.alive = alive
 
     def install(self):
         """Wait until this client hears the kernel's broadcasts (ZeroMQ drops what a subscriber
-        misses while it connects: a request's end would be lost), then start the agent."""
+        misses while it connects: an execution's end would be lost), then start the agent."""
+        asked = set()
         while True:
-            asked = self.client.kernel_info()
-            try:
-                message = self._next(lambda timeout: self.client.get_iopub_msg(timeout=min(timeout, 0.2)))
-            except NoAnswer:
-                raise
-            if message["parent_header"].get("msg_id") == asked:
+            asked.add(self.client.kernel_info())
+            message = self._next(lambda timeout: self.client.get_iopub_msg(timeout=min(timeout, 0.2)))
+            if message["parent_header"].get("msg_id") in asked:
                 break
-        self._execute(INSTALL, expressions={})
+        self._finish(self.client.execute(INSTALL, silent=True, store_history=False, allow_stdin=False))
 
-    def request(self, **fields):
-        reply = self._execute(f"__autograde_agent__.answer({wire.dumps(exported(fields))!r})", READ_REPLY)
+    @contextlib.contextmanager
+    def serving_cell(self, deadline):
+        """The kernel serves this block's requests (one test cell's), within `deadline`."""
+        self.deadline = deadline
+        self.printed.clear()
+        address = os.path.join(self.folder, SOCKET)
+        self.serve_id = self.client.execute(f"__autograde_agent__.serve({address!r})", silent=True,
+                                            store_history=False, allow_stdin=False)
+        self.connection = self._connect(address)
         try:
-            expression = reply["user_expressions"]["reply"]
-            text = ast.literal_eval(expression["data"]["text/plain"])
-            answer = wire.loads(text)
-        except (KeyError, TypeError, ValueError, SyntaxError, MemoryError, RecursionError) as error:
-            raise NoAnswer(f"the kernel's answer was not the agent's ({type(error).__name__})") from None
-        if not isinstance(answer, dict) or len(answer) != 1:
-            raise NoAnswer("the kernel's answer was not the agent's")
-        if "value" in answer:
-            return imported(self, answer["value"])
-        if "missing" in answer:
-            raise Missing(f"name {fields.get('name')!r} is not defined")
-        if "raised" in answer and isinstance(answer["raised"], dict):
-            raise raised(answer["raised"])
-        raise NoAnswer("the kernel's answer was not the agent's")
+            yield self
+        finally:
+            connection, self.connection = self.connection, None
+            try:
+                connection.send_bytes(DONE.encode())
+            except OSError:
+                pass
+            connection.close()
+        self._finish(self.serve_id)
 
-    def _execute(self, code, expressions):
-        msg_id = self.client.execute(code, silent=True, store_history=False, user_expressions=expressions,
-                                     allow_stdin=False)
+    def _connect(self, address):
+        while True:
+            try:
+                return Client(address, family="AF_UNIX")
+            except (FileNotFoundError, ConnectionRefusedError):
+                pass
+            if self.client.shell_channel.msg_ready():  # the execution ended without serving
+                raise NoAnswer("the kernel did not serve the test")
+            if not self.alive():
+                raise NoAnswer("the kernel died")
+            if time.monotonic() > self.deadline:
+                raise TimeoutError("the kernel did not start serving the test in time")
+            time.sleep(0.002)
+
+    def _finish(self, msg_id):
+        """Wait for the end of the execution `msg_id`, keeping what it printed."""
         reply = None
         while reply is None:
             message = self._next(self.client.get_shell_msg)
             if message["parent_header"].get("msg_id") == msg_id:
                 reply = message["content"]
-        while True:  # what the student's code printed meanwhile, up to the end of the request
+        while True:
             message = self._next(self.client.get_iopub_msg)
             if message["parent_header"].get("msg_id") != msg_id:
                 continue
@@ -90,8 +117,80 @@ class Channel:
             elif kind == "status" and content.get("execution_state") == "idle":
                 break
         if reply.get("status") != "ok":
-            raise NoAnswer(f"the kernel could not run the request ({reply.get('ename', 'no reply')})")
-        return reply
+            raise NoAnswer(f"the kernel could not serve the test ({reply.get('ename', 'no reply')})")
+
+    def request(self, **fields):
+        if self.serving:
+            raise RuntimeError("the test used an object of your code while your code was waiting for the test")
+        if self.connection is None:
+            raise RuntimeError("an object of the student's code was used outside a test cell")
+        self._send(wire.dumps(self.exported(fields)))
+        while True:
+            text = self._receive()
+            if not text.startswith(ASKING):
+                break
+            self._send(self._answer(text[len(ASKING):]))
+        try:
+            answer = wire.loads(text)
+        except (wire.WireError, RecursionError):
+            raise NoAnswer("the kernel's answer was not the agent's") from None
+        if not isinstance(answer, dict) or len(answer) != 1:
+            raise NoAnswer("the kernel's answer was not the agent's")
+        if "value" in answer:
+            return self.imported(answer["value"])
+        if "missing" in answer:
+            raise Missing(f"name {fields.get('name')!r} is not defined")
+        if "raised" in answer and isinstance(answer["raised"], dict):
+            raise raised(answer["raised"])
+        raise NoAnswer("the kernel's answer was not the agent's")
+
+    @contextlib.contextmanager
+    def swapped_in_kernel(self, references):
+        """The checker's `references` ({name: function or class}) in place of the notebook's own of
+        those names, in the student's kernel, for the block (chapters.common.reference_pieces): the
+        student's code then calls them back here."""
+        self.request(op="swap", names=references)
+        try:
+            yield
+        finally:
+            self.request(op="restore")
+
+    def _send(self, text):
+        try:
+            self.connection.send_bytes(text.encode())
+        except OSError:
+            raise NoAnswer("the kernel closed the test's connection") from None
+
+    def _receive(self):
+        while True:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the student's code did not finish in time")
+            try:
+                if self.connection.poll(min(left, 1)):
+                    return self.connection.recv_bytes(wire.MAX_TEXT).decode()
+            except (OSError, EOFError, UnicodeDecodeError):
+                raise NoAnswer("the kernel closed the test's connection") from None
+            if not self.alive():
+                raise NoAnswer("the kernel died")
+
+    def _answer(self, text):
+        """The answer to the kernel's question about one of the checker's objects."""
+        self.serving = True
+        try:
+            request = wire.loads(text)
+            target = self.local[request["target"].number]
+            if request["op"] == "call":
+                result = target(*self.imported(request["args"]), **self.imported(request["kwargs"]))
+            elif request["op"] == "getattr" and not request["name"].startswith("_"):
+                result = getattr(target, request["name"])
+            else:
+                raise ValueError("not a question the checker answers")
+            return wire.dumps({"value": self.exported(result)})
+        except Exception as error:  # noqa: BLE001 (the student's code gets the error, the test goes on)
+            return wire.dumps({"raised": describe(error)})
+        finally:
+            self.serving = False
 
     def _next(self, get):
         """The next message from `get`, waiting at most until the deadline (TimeoutError), and a
@@ -109,31 +208,51 @@ class Channel:
     def alive(self):
         return True
 
+    def exported(self, value):
+        """The checker's arguments as wire data: its proxies become the handles they stand for,
+        its own objects callbacks (they stay here), torch tensors their numbers."""
+        if isinstance(value, Remote):
+            return object.__getattribute__(value, "_handle")
+        if isinstance(value, np.ndarray):
+            number = self.array_numbers.get(id(value))
+            return value if number is None else wire.Tracked(number, value)
+        if isinstance(value, list):
+            return [self.exported(item) for item in value]
+        if type(value) is tuple:
+            return tuple(self.exported(item) for item in value)
+        if type(value) is dict and all(isinstance(key, str) for key in value):
+            return {key: self.exported(item) for key, item in value.items()}
+        if type(value).__module__.partition(".")[0] == "torch" and hasattr(value, "detach"):
+            return value.detach().numpy()
+        if wire.is_plain(value):
+            return value
+        number = len(self.local) + 1
+        self.local[number] = value
+        kind = "class" if isinstance(value, type) else "callable" if callable(value) else "object"
+        name = getattr(value, "__qualname__", None) if kind != "object" else type(value).__name__
+        return wire.Callback(number, kind, name if isinstance(name, str) else kind)
 
-def exported(value):
-    """The checker's arguments as wire data: its proxies become the handles they stand for."""
-    if isinstance(value, Remote):
-        return object.__getattribute__(value, "_handle")
-    if isinstance(value, list):
-        return [exported(item) for item in value]
-    if isinstance(value, tuple):
-        return tuple(exported(item) for item in value)
-    if isinstance(value, dict):
-        return {key: exported(item) for key, item in value.items()}
-    return value
-
-
-def imported(channel, value):
-    """The agent's answer with each handle as a proxy."""
-    if isinstance(value, wire.Handle):
-        return Remote(channel, value)
-    if isinstance(value, list):
-        return [imported(channel, item) for item in value]
-    if isinstance(value, tuple):
-        return tuple(imported(channel, item) for item in value)
-    if isinstance(value, dict):
-        return {key: imported(channel, item) for key, item in value.items()}
-    return value
+    def imported(self, value):
+        """The kernel's data with each handle as a proxy, each callback as the checker's object."""
+        if isinstance(value, wire.Callback):
+            return self.local[value.number]
+        if isinstance(value, wire.Tracked):  # the same array of the kernel's is the same array here
+            known = self.arrays.get(value.number)
+            if known is not None and known.shape == value.array.shape and known.dtype == value.array.dtype:
+                known[...] = value.array
+                return known
+            self.arrays[value.number] = value.array
+            self.array_numbers[id(value.array)] = value.number
+            return value.array
+        if isinstance(value, wire.Handle):
+            return Remote(self, value)
+        if isinstance(value, list):
+            return [self.imported(item) for item in value]
+        if isinstance(value, tuple):
+            return tuple(self.imported(item) for item in value)
+        if isinstance(value, dict):
+            return {key: self.imported(item) for key, item in value.items()}
+        return value
 
 
 def raised(description):
@@ -184,6 +303,17 @@ class Remote:
     def __call__(self, *args, **kwargs):
         return self._request(op="call", target=object.__getattribute__(self, "_handle"), args=list(args),
                              kwargs=kwargs)
+
+    def swapped_in_kernel(self, references):
+        """See Channel.swapped_in_kernel (a check that names the student's function, not the
+        notebook's namespace, swaps the references where that function runs)."""
+        return object.__getattribute__(self, "_channel").swapped_in_kernel(references)
+
+    def __copy__(self):  # the object lives in the kernel: the check's copy is the same object
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
 
     def __repr__(self):
         text = self._apply("repr", self)

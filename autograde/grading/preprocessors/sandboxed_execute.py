@@ -152,13 +152,14 @@ class SandboxedExecute(Execute):
         name = cell_name(cell, index)
         cell.execution_count = None
         try:
+            deadline = time.monotonic() + self._cell_timeout(cell)
             if self._channel is None:
-                self._channel = Channel(self.km.blocking_client(), alive=self._kernel_alive)
+                self._channel = Channel(self.km.blocking_client(), os.path.dirname(self.km.connection_file),
+                                        alive=self._kernel_alive)
                 self._channel.client.start_channels()
-                self._channel.deadline = time.monotonic() + self._cell_timeout(cell)
+                self._channel.deadline = deadline
                 self._channel.install()
-            self._channel.deadline = time.monotonic() + self._cell_timeout(cell)
-            cell.outputs = run_in_checker(cell.source, self._checker_names, self._channel, f"<{name}>")
+            cell.outputs = run_in_checker(cell.source, self._checker_names, self._channel, f"<{name}>", deadline)
         except TimeoutError:
             cell.outputs = [error_output("CellTimeoutError", f"the test did not finish in {self._cell_timeout(cell)} s "
                                                              "(your code was still running)")]
