@@ -114,6 +114,9 @@ class Agent:
 
     def imported(self, value):
         """The checker's arguments, with its handles replaced by the objects they name."""
+        return wire.walk(value, self._imported)
+
+    def _imported(self, value):
         if isinstance(value, wire.Callback):
             return CheckerProxy(self, value)
         if isinstance(value, wire.Tracked):  # one of the kernel's arrays, with the checker's values
@@ -127,12 +130,6 @@ class Agent:
             return original
         if isinstance(value, wire.Handle):
             return self.objects[value.number]
-        if isinstance(value, list):
-            return [self.imported(item) for item in value]
-        if isinstance(value, tuple):
-            return tuple(self.imported(item) for item in value)
-        if isinstance(value, dict):
-            return {key: self.imported(item) for key, item in value.items()}
         return value
 
     def export(self, value, depth=0):
@@ -202,10 +199,19 @@ def checker_error(description):
     """An error the checker's object raised, as the student's code sees it: the builtin exception
     it was one of, with its message."""
     description = description if isinstance(description, dict) else {}
-    base = next((getattr(builtins, name) for name in description.get("bases", ())
-                 if isinstance(name, str) and isinstance(getattr(builtins, name, None), type)
-                 and issubclass(getattr(builtins, name), Exception)), RuntimeError)
+    base = builtin_kind(description) or RuntimeError
     return base(f"{description.get('type', 'Error')}: {description.get('message', '')}")
+
+
+def builtin_kind(description):
+    """The most specific builtin Exception class a described exception was one of (None if none):
+    names that are not builtins' are never looked up anywhere else."""
+    bases = description.get("bases", ())
+    for name in bases if isinstance(bases, list) else ():
+        kind = getattr(builtins, name, None) if isinstance(name, str) else None
+        if isinstance(kind, type) and issubclass(kind, Exception):
+            return kind
+    return None
 
 
 class Missing(LookupError):

@@ -55,6 +55,17 @@ class Tracked:
         self.number, self.array = number, array
 
 
+def walk(value, leaf):
+    """`value` with each part that is not a list, tuple or dict (of str keys) replaced by `leaf(part)`."""
+    if type(value) is list:
+        return [walk(item, leaf) for item in value]
+    if type(value) is tuple:
+        return tuple(walk(item, leaf) for item in value)
+    if type(value) is dict and all(isinstance(key, str) for key in value):
+        return {key: walk(item, leaf) for key, item in value.items()}
+    return leaf(value)
+
+
 def is_plain(value, depth=0):
     """Can `value` cross as a value (not as a handle)?"""
     if depth > MAX_DEPTH:

@@ -8,7 +8,6 @@ back is decoded by wire.py (plain data and handles only); an answer that is not 
 kernel's failure to answer (NoAnswer), never a value. What the student's code printed while
 serving is the output of that execution: kept apart (`printed`), shown as the student's own.
 """
-import builtins
 import contextlib
 import os
 import time
@@ -18,7 +17,7 @@ from queue import Empty
 import numpy as np
 
 from autograde import wire
-from autograde.agent import ASKING, DONE, describe
+from autograde.agent import ASKING, DONE, builtin_kind, describe
 
 INSTALL = "import autograde.agent as _agent_module\n__autograde_agent__ = _agent_module.Agent(get_ipython().user_ns)\n" \
           "del _agent_module"
@@ -211,17 +210,14 @@ class Channel:
     def exported(self, value):
         """The checker's arguments as wire data: its proxies become the handles they stand for,
         its own objects callbacks (they stay here), torch tensors their numbers."""
+        return wire.walk(value, self._exported)
+
+    def _exported(self, value):
         if isinstance(value, Remote):
             return object.__getattribute__(value, "_handle")
         if isinstance(value, np.ndarray):
             number = self.array_numbers.get(id(value))
             return value if number is None else wire.Tracked(number, value)
-        if isinstance(value, list):
-            return [self.exported(item) for item in value]
-        if type(value) is tuple:
-            return tuple(self.exported(item) for item in value)
-        if type(value) is dict and all(isinstance(key, str) for key in value):
-            return {key: self.exported(item) for key, item in value.items()}
         if type(value).__module__.partition(".")[0] == "torch" and hasattr(value, "detach"):
             return value.detach().numpy()
         if wire.is_plain(value):
@@ -234,6 +230,9 @@ class Channel:
 
     def imported(self, value):
         """The kernel's data with each handle as a proxy, each callback as the checker's object."""
+        return wire.walk(value, self._imported)
+
+    def _imported(self, value):
         if isinstance(value, wire.Callback):
             return self.local[value.number]
         if isinstance(value, wire.Tracked):  # the same array of the kernel's is the same array here
@@ -246,12 +245,6 @@ class Channel:
             return value.array
         if isinstance(value, wire.Handle):
             return Remote(self, value)
-        if isinstance(value, list):
-            return [self.imported(item) for item in value]
-        if isinstance(value, tuple):
-            return tuple(self.imported(item) for item in value)
-        if isinstance(value, dict):
-            return {key: self.imported(item) for key, item in value.items()}
         return value
 
 
@@ -260,11 +253,9 @@ def raised(description):
     exception it was one of (so a check's `except ValueError` still catches it)."""
     name = description.get("type")
     name = name if isinstance(name, str) and name.isidentifier() else "StudentError"
-    bases = [getattr(builtins, base) for base in description.get("bases", ())
-             if isinstance(base, str) and isinstance(getattr(builtins, base, None), type)
-             and issubclass(getattr(builtins, base), Exception)]
+    base = builtin_kind(description)
     try:
-        kind = type(name, (StudentRaised, bases[0]) if bases else (StudentRaised,), {})
+        kind = type(name, (StudentRaised, base) if base else (StudentRaised,), {})
     except TypeError:
         kind = type(name, (StudentRaised,), {})
     error = kind(str(description.get("message", ""))[:2000])
