@@ -9,6 +9,7 @@ kernel's failure to answer (NoAnswer), never a value. What the student's code pr
 serving is the output of that execution: kept apart (`printed`), shown as the student's own.
 """
 import contextlib
+import itertools
 import os
 import time
 from multiprocessing.connection import Client
@@ -46,7 +47,8 @@ class Channel:
         self.client, self.folder = client, folder
         self.deadline = None
         self.printed = []
-        self.local = {}      # number -> an object of the checker's the kernel was handed
+        self.local = {}      # number -> an object of the checker's the kernel may use now
+        self.numbers = itertools.count(1)  # never the same number twice: a kept old one names nothing
         self.arrays = {}     # number -> the checker's copy of one of the kernel's arrays
         self.array_numbers = {}  # id of such a copy -> its number
         self.serving = False  # answering the kernel's question: it cannot take a request meanwhile
@@ -77,6 +79,7 @@ class Channel:
         try:
             yield self
         finally:
+            self.local.clear()  # what the test handed the student's code is theirs for this cell only
             connection, self.connection = self.connection, None
             try:
                 connection.send_bytes(DONE.encode())
@@ -148,11 +151,14 @@ class Channel:
         """The checker's `references` ({name: function or class}) in place of the notebook's own of
         those names, in the student's kernel, for the block (chapters.common.reference_pieces): the
         student's code then calls them back here."""
+        handed = set(self.local)
         self.request(op="swap", names=references)
         try:
             yield
         finally:
             self.request(op="restore")
+            for number in set(self.local) - handed:  # a reference the student's code kept answers no more
+                del self.local[number]
 
     def _send(self, text):
         try:
@@ -178,7 +184,9 @@ class Channel:
         self.serving = True
         try:
             request = wire.loads(text)
-            target = self.local[request["target"].number]
+            target = self.local.get(request["target"].number)
+            if target is None:
+                raise LookupError("the test's object is no longer available to your code")
             if request["op"] == "call":
                 result = target(*self.imported(request["args"]), **self.imported(request["kwargs"]))
             elif request["op"] == "getattr" and not request["name"].startswith("_"):
@@ -222,7 +230,7 @@ class Channel:
             return value.detach().numpy()
         if wire.is_plain(value):
             return value
-        number = len(self.local) + 1
+        number = next(self.numbers)
         self.local[number] = value
         kind = "class" if isinstance(value, type) else "callable" if callable(value) else "object"
         name = getattr(value, "__qualname__", None) if kind != "object" else type(value).__name__

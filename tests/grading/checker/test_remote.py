@@ -43,6 +43,20 @@ def through(f, x):
 def forever():
     while True:
         pass
+
+def derived(x):
+    return helper(x)
+
+def helper(x):
+    raise NotImplementedError
+
+def stash():
+    global kept
+    kept = helper
+    return 0
+
+def use_kept(x):
+    return kept(x)
 '''
 
 
@@ -176,3 +190,15 @@ def test_the_same_array_of_the_kernels_is_the_same_array_in_the_checker_and_goes
     assert first is again
     first += 1  # the checker's step on the student's array reaches the kernel when the array goes back
     assert node.forward(first).tolist() == [4.0, 4.0, 4.0] and node.x is first
+
+
+def test_a_reference_swapped_in_answers_only_while_it_is_swapped_in(channel):
+    reference = {"helper": lambda x: x * 3}
+    derived, stash, use_kept = (channel.request(op="global", name=n) for n in ("derived", "stash", "use_kept"))
+    with channel.swapped_in_kernel(reference):
+        assert derived(np.ones(2)).tolist() == [3.0, 3.0]
+        stash()  # the student's code keeps the reference for later
+    with pytest.raises(NotImplementedError):
+        derived(np.ones(2))  # the notebook's own helper again
+    with pytest.raises(LookupError, match="no longer available"):
+        use_kept(np.ones(2))
