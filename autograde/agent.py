@@ -43,6 +43,8 @@ class Agent:
         self.objects = {}
         self.arrays = {}  # id -> number of each array the checker was sent (kept alive in `numbered`)
         self.numbered = {}
+        self.theirs, self.their_numbers = {}, {}  # the same for the checker's arrays this kernel was sent
+        self.said = {}  # number -> the values the checker last heard for that array of its own
         self.saved = []  # the notebook's own values of names the checker swapped
         self.connection = None  # to the checker, while serving
 
@@ -59,6 +61,9 @@ class Agent:
         finally:
             self.connection.close()
             self.connection = None
+            self.theirs.clear()  # the checker keeps its arrays for one test cell
+            self.their_numbers.clear()
+            self.said.clear()
 
     def answer(self, text):
         try:
@@ -70,10 +75,20 @@ class Agent:
             raise
         except BaseException as error:  # noqa: BLE001 (the student's code may raise anything; the checker decides)
             result = {"raised": describe(error)}
+        result.update(self.changed())
         try:
             return wire.dumps(result)
         except (wire.WireError, ValueError) as error:
             return wire.dumps({"raised": describe(error)})
+
+    def changed(self):
+        """{"sync": [...]}: the checker's arrays this kernel changed in place since it last said."""
+        changes = []
+        for number, array in self.theirs.items():
+            if not np.array_equal(array, self.said[number], equal_nan=array.dtype.kind in "fc"):
+                self.said[number] = array.copy()
+                changes.append(wire.Tracked(number, array, "checker"))
+        return {"sync": changes} if changes else {}
 
     def run(self, request):
         # the rule of the course while the student's code serves a test, as in the notebook's own
@@ -119,15 +134,13 @@ class Agent:
     def _imported(self, value):
         if isinstance(value, wire.Callback):
             return CheckerProxy(self, value)
-        if isinstance(value, wire.Tracked):  # one of the kernel's arrays, with the checker's values
-            original = self.numbered.get(value.number)
-            if original is None or original.shape != value.array.shape or original.dtype != value.array.dtype:
-                return value.array
-            if not np.array_equal(original, value.array, equal_nan=original.dtype.kind in "fc"):
-                if not original.flags.writeable:  # a read-only view: the checker's values as a new array
-                    return value.array
-                original[...] = value.array
-            return original
+        if isinstance(value, wire.Tracked):
+            if value.owner == "kernel":  # one of this kernel's arrays, with the checker's values
+                return wire.refreshed(self.numbered.get(value.number), value.array)
+            copy = wire.refreshed(self.theirs.get(value.number), value.array)  # this kernel's copy of the checker's
+            self.theirs[value.number], self.said[value.number] = copy, copy.copy()
+            self.their_numbers[id(copy)] = value.number
+            return copy
         if isinstance(value, wire.Handle):
             return self.objects[value.number]
         return value
@@ -147,6 +160,8 @@ class Agent:
             return value
         if type(value).__module__.partition(".")[0] == "torch" and hasattr(value, "detach"):
             value = np.asarray(value.detach().numpy())  # a torch tensor answers as its numbers
+        if isinstance(value, np.ndarray) and id(value) in self.their_numbers:
+            return wire.Tracked(self.their_numbers[id(value)], value, "checker")
         if isinstance(value, np.ndarray):
             number = self.arrays.setdefault(id(value), len(self.arrays) + 1)
             self.numbered[number] = value
@@ -165,7 +180,8 @@ class Agent:
         takes a question instead)."""
         if self.connection is None:
             raise RuntimeError("the test's objects can be used only while the test runs")
-        self.connection.send_bytes((ASKING + wire.dumps(self.export(request))).encode())
+        request = {**self.export(request), **self.changed()}
+        self.connection.send_bytes((ASKING + wire.dumps(request)).encode())
         answer = wire.loads(self.connection.recv_bytes(wire.MAX_TEXT).decode())
         if isinstance(answer, dict) and "value" in answer:
             return self.imported(answer["value"])

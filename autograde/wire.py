@@ -46,13 +46,26 @@ class Callback(Handle):
 
 
 class Tracked:
-    """An array with its number on the side that owns it: the other side keeps one array per
-    number, so that the same array read twice is the same object there too (`is` holds), and
-    sending it back refers to the original."""
-    __slots__ = ("number", "array")
+    """An array with its number on the side that owns it ("kernel" or "checker"): the other side
+    keeps one array per number, so that the same array read twice is the same object there too
+    (`is` holds), changes made in place on either side reach the other with the next message that
+    carries it, and sending it back refers to the original."""
+    __slots__ = ("number", "array", "owner")
 
-    def __init__(self, number, array):
-        self.number, self.array = number, array
+    def __init__(self, number, array, owner="kernel"):
+        self.number, self.array, self.owner = number, array, owner
+
+
+def refreshed(copy, array):
+    """`copy` (this side's copy of the other side's array) with `array`'s values, written in place
+    when they differ; `array` itself when `copy` cannot take them (another shape or dtype, read-only)."""
+    if copy is None or copy.shape != array.shape or copy.dtype != array.dtype:
+        return array
+    if not np.array_equal(copy, array, equal_nan=copy.dtype.kind in "fc"):
+        if not copy.flags.writeable:
+            return array
+        copy[...] = array
+    return copy
 
 
 def walk(value, leaf):
@@ -87,7 +100,7 @@ def to_json(value):
         return {TAG: "callback" if isinstance(value, Callback) else "handle", "number": value.number,
                 "kind": value.kind, "name": value.name}
     if isinstance(value, Tracked):
-        return {**to_json(np.asarray(value.array)), "ref": value.number}
+        return {**to_json(np.asarray(value.array)), "ref": value.number, "owner": value.owner}
     if isinstance(value, np.ndarray) or isinstance(value, np.generic):
         if value.dtype.kind not in "biufc":
             raise WireError(f"cannot send an array of {value.dtype}")
@@ -137,7 +150,10 @@ def from_json(data, depth=0):
         if array.dtype.kind not in "biufc":
             raise WireError(f"an array of {array.dtype}")
         if "ref" in data:
-            return Tracked(_field(data, "ref", int), array)
+            owner = _field(data, "owner", str)
+            if owner not in ("kernel", "checker"):
+                raise WireError(f"not an owner: {owner[:20]}")
+            return Tracked(_field(data, "ref", int), array, owner)
         return array if kind == "array" else array[()]
     if kind in ("handle", "callback"):
         return (Callback if kind == "callback" else Handle)(

@@ -51,6 +51,7 @@ class Channel:
         self.numbers = itertools.count(1)  # never the same number twice: a kept old one names nothing
         self.arrays = {}     # number -> the checker's copy of one of the kernel's arrays
         self.array_numbers = {}  # id of such a copy -> its number
+        self.own, self.own_numbers = {}, {}  # the checker's arrays the kernel was sent, by number; their numbers
         self.serving = False  # answering the kernel's question: it cannot take a request meanwhile
         self.connection = self.serve_id = None
         if alive is not None:
@@ -80,6 +81,8 @@ class Channel:
             yield self
         finally:
             self.local.clear()  # what the test handed the student's code is theirs for this cell only
+            self.own.clear()
+            self.own_numbers.clear()
             connection, self.connection = self.connection, None
             try:
                 connection.send_bytes(DONE.encode())
@@ -136,8 +139,9 @@ class Channel:
             answer = wire.loads(text)
         except (wire.WireError, RecursionError):
             raise NoAnswer("the kernel's answer was not the agent's") from None
-        if not isinstance(answer, dict) or len(answer) != 1:
+        if not isinstance(answer, dict) or len(answer) != 1 + ("sync" in answer):
             raise NoAnswer("the kernel's answer was not the agent's")
+        self.synced(answer.pop("sync", []))
         if "value" in answer:
             return self.imported(answer["value"])
         if "missing" in answer:
@@ -159,6 +163,12 @@ class Channel:
             self.request(op="restore")
             for number in set(self.local) - handed:  # a reference the student's code kept answers no more
                 del self.local[number]
+
+    def synced(self, changes):
+        """Take the kernel's in-place changes to the checker's own arrays."""
+        for change in changes if isinstance(changes, list) else ():
+            if isinstance(change, wire.Tracked) and change.owner == "checker":
+                self.imported(change)
 
     def _send(self, text):
         try:
@@ -184,6 +194,7 @@ class Channel:
         self.serving = True
         try:
             request = wire.loads(text)
+            self.synced(request.get("sync", []))
             target = self.local.get(request["target"].number)
             if target is None:
                 raise LookupError("the test's object is no longer available to your code")
@@ -225,7 +236,12 @@ class Channel:
             return object.__getattribute__(value, "_handle")
         if isinstance(value, np.ndarray):
             number = self.array_numbers.get(id(value))
-            return value if number is None else wire.Tracked(number, value)
+            if number is not None:
+                return wire.Tracked(number, value)
+            if id(value) not in self.own_numbers:
+                self.own_numbers[id(value)] = next(self.numbers)
+                self.own[self.own_numbers[id(value)]] = value  # kept alive: its id stays its own
+            return wire.Tracked(self.own_numbers[id(value)], value, "checker")
         if type(value).__module__.partition(".")[0] == "torch" and hasattr(value, "detach"):
             return value.detach().numpy()
         if wire.is_plain(value):
@@ -243,14 +259,13 @@ class Channel:
     def _imported(self, value):
         if isinstance(value, wire.Callback):
             return self.local[value.number]
-        if isinstance(value, wire.Tracked):  # the same array of the kernel's is the same array here
-            known = self.arrays.get(value.number)
-            if known is not None and known.shape == value.array.shape and known.dtype == value.array.dtype:
-                known[...] = value.array
-                return known
-            self.arrays[value.number] = value.array
-            self.array_numbers[id(value.array)] = value.number
-            return value.array
+        if isinstance(value, wire.Tracked):
+            if value.owner == "checker":  # one of the checker's arrays, with the kernel's values
+                return wire.refreshed(self.own.get(value.number), value.array)
+            copy = wire.refreshed(self.arrays.get(value.number), value.array)  # the same kernel array, the same here
+            self.arrays[value.number] = copy
+            self.array_numbers[id(copy)] = value.number
+            return copy
         if isinstance(value, wire.Handle):
             return Remote(self, value)
         return value

@@ -57,6 +57,15 @@ def stash():
 
 def use_kept(x):
     return kept(x)
+
+def nudged_sum(f, x):
+    """What a numerical gradient does: change x in place, ask f, put it back."""
+    values = []
+    for step in (1.0, -1.0):
+        x[0] += step
+        values.append(f(x))
+        x[0] -= step
+    return values
 '''
 
 
@@ -202,3 +211,13 @@ def test_a_reference_swapped_in_answers_only_while_it_is_swapped_in(channel):
         derived(np.ones(2))  # the notebook's own helper again
     with pytest.raises(LookupError, match="no longer available"):
         use_kept(np.ones(2))
+
+
+def test_the_checkers_array_changed_in_place_by_the_students_code_is_changed_for_the_test_too(channel):
+    x = np.zeros(3)
+
+    def f(_):
+        return float(x[0])  # reads x itself, through the closure, as the chapter's tests do
+
+    assert channel.request(op="global", name="nudged_sum")(f, x) == [1.0, -1.0]
+    assert x.tolist() == [0.0, 0.0, 0.0]  # and put back as the student's code left it
