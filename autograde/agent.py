@@ -170,8 +170,9 @@ class Agent:
             number = len(self.objects) + 1
             self.objects[number] = value
             kind = "class" if isinstance(value, type) else "callable" if callable(value) else "object"
-            name = getattr(value, "__qualname__", None) if kind != "object" else type(value).__name__
-            return wire.Handle(number, kind, name if isinstance(name, str) else type(value).__name__)
+            name = getattr(value, "__qualname__", None) if kind != "object" else type(value).__qualname__
+            return wire.Handle(number, kind, name if isinstance(name, str) else type(value).__name__,
+                               str(type(value).__module__))
         return value
 
 

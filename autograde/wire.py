@@ -26,11 +26,12 @@ class WireError(ValueError):
 
 class Handle:
     """An object that stays in the kernel, named by its number there; `kind` is "class", "callable"
-    or "object", `name` its name or its type's (for messages)."""
-    __slots__ = ("number", "kind", "name")
+    or "object", `name` its name or its type's and `module` its type's module (for messages, and
+    for the checks that look at an answer's type)."""
+    __slots__ = ("number", "kind", "name", "module")
 
-    def __init__(self, number, kind="object", name=""):
-        self.number, self.kind, self.name = number, kind, name
+    def __init__(self, number, kind="object", name="", module=""):
+        self.number, self.kind, self.name, self.module = number, kind, name, module
 
     def __repr__(self):
         return f"Handle({self.number}, {self.kind!r}, {self.name!r})"
@@ -98,7 +99,7 @@ def to_json(value):
     """The JSON form of a plain value (see is_plain); `handle_of(value)` names what is not plain."""
     if isinstance(value, Handle):
         return {TAG: "callback" if isinstance(value, Callback) else "handle", "number": value.number,
-                "kind": value.kind, "name": value.name}
+                "kind": value.kind, "name": value.name, "module": value.module}
     if isinstance(value, Tracked):
         return {**to_json(np.asarray(value.array)), "ref": value.number, "owner": value.owner}
     if isinstance(value, np.ndarray) or isinstance(value, np.generic):
@@ -157,7 +158,8 @@ def from_json(data, depth=0):
         return array if kind == "array" else array[()]
     if kind in ("handle", "callback"):
         return (Callback if kind == "callback" else Handle)(
-            _field(data, "number", int), _field(data, "kind", str), _field(data, "name", str))
+            _field(data, "number", int), _field(data, "kind", str), _field(data, "name", str),
+            _field(data, "module", str))
     if kind == "float":
         text = _field(data, "repr", str)
         if text not in ("nan", "inf", "-inf"):

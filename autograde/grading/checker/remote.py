@@ -9,6 +9,7 @@ kernel's failure to answer (NoAnswer), never a value. What the student's code pr
 serving is the output of that execution: kept apart (`printed`), shown as the student's own.
 """
 import contextlib
+import functools
 import itertools
 import os
 import time
@@ -267,7 +268,7 @@ class Channel:
             self.array_numbers[id(copy)] = value.number
             return copy
         if isinstance(value, wire.Handle):
-            return Remote(self, value)
+            return remote_type(value)(self, value)
         return value
 
 
@@ -357,6 +358,19 @@ class Remote:
 
     def __contains__(self, item):
         return self._apply("contains", self, item) is True
+
+
+@functools.lru_cache(maxsize=1024)
+def _remote_type(name, module):
+    return type(name, (Remote,), {"__module__": module, "__qualname__": name})
+
+
+def remote_type(handle):
+    """The proxies' class for an object of the student's: Remote, named as the object's own class
+    and in its module, so that a check reading `type(answer)` sees the student's class's name."""
+    if handle.kind != "object" or not handle.name.replace(".", "_").isidentifier():
+        return Remote
+    return _remote_type(handle.name.rpartition(".")[2], handle.module[:200])
 
 
 def operator_index(value):

@@ -221,3 +221,8 @@ def test_the_checkers_array_changed_in_place_by_the_students_code_is_changed_for
 
     assert channel.request(op="global", name="nudged_sum")(f, x) == [1.0, -1.0]
     assert x.tolist() == [0.0, 0.0, 0.0]  # and put back as the student's code left it
+
+
+def test_a_students_object_has_a_type_named_as_their_class_in_their_module(channel):
+    node = channel.request(op="global", name="Node")(1.0)
+    assert isinstance(node, Remote) and type(node).__name__ == "Node" and type(node).__module__ == "__main__"
