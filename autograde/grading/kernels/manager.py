@@ -53,6 +53,12 @@ class SandboxKernelClient(AsyncKernelClient):
 
     wait_for_ready = _async_wait_for_ready  # jupyter_client aliases the base's method here
 
+    def start_channels(self, shell=True, iopub=True, stdin=True, hb=True, control=True):
+        """No heartbeat: whether the kernel lives is its manager's to say (its process), and the
+        heartbeat's thread, whose sends give up after SEND_TIMEOUT_MS, would print a traceback
+        for every kernel that stops answering."""
+        super().start_channels(shell, iopub, stdin, False, control)
+
     @default("context")
     def _context_default(self):
         return quick_reconnecting_context(self)
