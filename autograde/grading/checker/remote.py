@@ -54,7 +54,7 @@ class Channel:
         self.array_numbers = {}  # id of such a copy -> its number
         self.own, self.own_numbers = {}, {}  # the checker's arrays the kernel was sent, by number; their numbers
         self.serving = False  # answering the kernel's question: it cannot take a request meanwhile
-        self.connection = self.serve_id = None
+        self.connection = None
         if alive is not None:
             self.alive = alive
 
@@ -75,8 +75,8 @@ class Channel:
         self.deadline = deadline
         self.printed.clear()
         address = os.path.join(self.folder, SOCKET)
-        self.serve_id = self.client.execute(f"__autograde_agent__.serve({address!r})", silent=True,
-                                            store_history=False, allow_stdin=False)
+        serve_id = self.client.execute(f"__autograde_agent__.serve({address!r})", silent=True,
+                                       store_history=False, allow_stdin=False)
         self.connection = self._connect(address)
         try:
             yield self
@@ -90,7 +90,7 @@ class Channel:
             except OSError:
                 pass
             connection.close()
-        self._finish(self.serve_id)
+        self._finish(serve_id)
 
     def _connect(self, address):
         while True:
