@@ -41,10 +41,8 @@ class Agent:
     def __init__(self, namespace):
         self.namespace = namespace
         self.objects = {}
-        self.arrays = {}  # id -> number of each array the checker was sent (kept alive in `numbered`)
-        self.numbered = {}
-        self.theirs, self.their_numbers = {}, {}  # the same for the checker's arrays this kernel was sent
-        self.said = {}  # number -> the values the checker last heard for that array of its own
+        self.mine = wire.TrackedArrays()  # this kernel's arrays the checker was sent
+        self.theirs = wire.TrackedArrays(remember=True)  # this kernel's copies of the checker's arrays
         self.saved = []  # the notebook's own values of names the checker swapped
         self.connection = None  # to the checker, while serving
 
@@ -54,20 +52,18 @@ class Agent:
             self.connection = listener.accept()
         try:
             while True:
-                text = self.connection.recv_bytes(wire.MAX_TEXT).decode()
-                if text == DONE:
+                message = self.connection.recv_bytes(wire.MAX_BYTES)
+                if message == DONE:
                     return
-                self.connection.send_bytes(self.answer(text).encode())
+                self.connection.send_bytes(self.answer(message))
         finally:
             self.connection.close()
             self.connection = None
             self.theirs.clear()  # the checker keeps its arrays for one test cell
-            self.their_numbers.clear()
-            self.said.clear()
 
-    def answer(self, text):
+    def answer(self, message):
         try:
-            request = wire.loads(text)
+            request = wire.loads(message)
             result = {"value": self.export(self.run(request))}
         except Missing as missing:
             result = {"missing": str(missing)}
@@ -83,11 +79,7 @@ class Agent:
 
     def changed(self):
         """{"sync": [...]}: the checker's arrays this kernel changed in place since it last said."""
-        changes = []
-        for number, array in self.theirs.items():
-            if not np.array_equal(array, self.said[number], equal_nan=array.dtype.kind in "fc"):
-                self.said[number] = array.copy()
-                changes.append(wire.Tracked(number, array, "checker"))
+        changes = [wire.Tracked(number, array, "checker") for number, array in self.theirs.changed()]
         return {"sync": changes} if changes else {}
 
     def run(self, request):
@@ -136,10 +128,9 @@ class Agent:
             return CheckerProxy(self, value)
         if isinstance(value, wire.Tracked):
             if value.owner == "kernel":  # one of this kernel's arrays, with the checker's values
-                return wire.refreshed(self.numbered.get(value.number), value.array)
+                return wire.refreshed(self.mine.get(value.number), value.array)
             copy = wire.refreshed(self.theirs.get(value.number), value.array)  # this kernel's copy of the checker's
-            self.theirs[value.number], self.said[value.number] = copy, copy.copy()
-            self.their_numbers[id(copy)] = value.number
+            self.theirs.heard(copy, value.number)
             return copy
         if isinstance(value, wire.Handle):
             return self.objects[value.number]
@@ -160,12 +151,10 @@ class Agent:
             return value
         if type(value).__module__.partition(".")[0] == "torch" and hasattr(value, "detach"):
             value = np.asarray(value.detach().numpy())  # a torch tensor answers as its numbers
-        if isinstance(value, np.ndarray) and id(value) in self.their_numbers:
-            return wire.Tracked(self.their_numbers[id(value)], value, "checker")
+        if isinstance(value, np.ndarray) and self.theirs.number_of(value) is not None:
+            return wire.Tracked(self.theirs.number_of(value), value, "checker")
         if isinstance(value, np.ndarray):
-            number = self.arrays.setdefault(id(value), len(self.arrays) + 1)
-            self.numbered[number] = value
-            return wire.Tracked(number, value)
+            return wire.Tracked(self.mine.add(value), value)
         if type(value) in (list, tuple, dict) or not wire.is_plain(value):
             number = len(self.objects) + 1
             self.objects[number] = value
@@ -182,15 +171,15 @@ class Agent:
         if self.connection is None:
             raise RuntimeError("the test's objects can be used only while the test runs")
         request = {**self.export(request), **self.changed()}
-        self.connection.send_bytes((ASKING + wire.dumps(request)).encode())
-        answer = wire.loads(self.connection.recv_bytes(wire.MAX_TEXT).decode())
+        self.connection.send_bytes(ASKING + wire.dumps(request))
+        answer = wire.loads(self.connection.recv_bytes(wire.MAX_BYTES))
         if isinstance(answer, dict) and "value" in answer:
             return self.imported(answer["value"])
         raise checker_error(answer.get("raised") if isinstance(answer, dict) else None)
 
 
-ASKING = "?"  # how the agent's questions start (its answers are JSON objects)
-DONE = "done"  # the checker's last message of a test cell
+ASKING = b"?"  # how the agent's questions start (its answers start with their JSON's length)
+DONE = b"done"  # the checker's last message of a test cell
 
 
 class CheckerProxy:
@@ -206,10 +195,25 @@ class CheckerProxy:
     def __getattr__(self, name):
         if name.startswith("__"):
             raise AttributeError(name)
+        if name in self._callback.methods:
+            return CheckerMethod(self._agent, self._callback, name)
         return self._agent.ask(op="getattr", target=self._callback, name=name)
 
     def __repr__(self):
         return f"<the test's {self._callback.name or self._callback.kind}>"
+
+
+class CheckerMethod:
+    """A method of one of the checker's objects: calling it is one question."""
+
+    def __init__(self, agent, callback, name):
+        self._agent, self._callback, self.__name__ = agent, callback, name
+
+    def __call__(self, *args, **kwargs):
+        return self._agent.ask(op="call", target=self._callback, name=self.__name__, args=list(args), kwargs=kwargs)
+
+    def __repr__(self):
+        return f"<method {self.__name__} of the test's {self._callback.name or self._callback.kind}>"
 
 
 def checker_error(description):

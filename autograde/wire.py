@@ -1,6 +1,6 @@
 """The plain data that crosses between the trusted checker and a student's kernel (agent.py).
 
-JSON, with numpy arrays as .npy bytes (read back with allow_pickle=False: never an object array),
+JSON, with numpy arrays' raw bytes after it (numbers only: never an object array, never pickle),
 tuples, slices, random generators' states, and numbered handles tagged (Handle: an object that
 stays in the kernel; Callback: one that stays in the checker). Nothing else crosses: no pickle, no code.
 Decoding refuses anything it does not know, and anything larger than the limits, so whatever a
@@ -8,13 +8,14 @@ kernel answers, the checker only ever holds numbers, strings, arrays and handles
 
 Runs on both sides: standard library and numpy only.
 """
-import base64
-import io
+import itertools
 import json
+import math
+import weakref
 
 import numpy as np
 
-MAX_TEXT = 64 * 2**20   # characters of one message
+MAX_BYTES = 256 * 2**20   # of one message
 MAX_DEPTH = 32          # nesting of lists, tuples and dicts
 TAG = "__wire__"
 BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
@@ -39,8 +40,14 @@ class Handle:
 
 class Callback(Handle):
     """An object that stays in the checker (a test's own helper, a reference function), named by
-    its number there: the kernel may call it, and gets plain data back."""
-    __slots__ = ()
+    its number there: the kernel may call it, and gets plain data back. `methods` names its public
+    methods, which the kernel calls in one request each (no lookup first: a training loop calls
+    the test's layers' forward and backward at every step)."""
+    __slots__ = ("methods",)
+
+    def __init__(self, number, kind="object", name="", module="", methods=()):
+        super().__init__(number, kind, name, module)
+        self.methods = tuple(methods)
 
     def __repr__(self):
         return f"Callback({self.number}, {self.kind!r}, {self.name!r})"
@@ -57,12 +64,68 @@ class Tracked:
         self.number, self.array, self.owner = number, array, owner
 
 
+class TrackedArrays:
+    """One side's numbered arrays (its own it sent, or its copies of the other side's), held weakly:
+    an array this side no longer uses drops out, so a training loop's thousand batches cost nothing
+    once gone, and checking for in-place changes looks only at arrays still in use. With
+    `remember`, each array's values as last said, to tell what changed since."""
+
+    def __init__(self, remember=False):
+        self.arrays = weakref.WeakValueDictionary()  # number -> array
+        self.numbers = {}  # id of an array -> its number (removed when the array dies)
+        self.said = {} if remember else None
+        self.fresh = itertools.count(1)  # numbers are never reused: an old one names nothing
+
+    def number_of(self, array):
+        return self.numbers.get(id(array))
+
+    def get(self, number):
+        return self.arrays.get(number)
+
+    def add(self, array, number=None):
+        """`array`'s number, given (the other side's) or a new one (this side's own)."""
+        known = self.numbers.get(id(array))
+        if known is not None:
+            return known
+        number = next(self.fresh) if number is None else number
+        self.arrays[number] = array
+        self.numbers[id(array)] = number
+        weakref.finalize(array, self._drop, id(array), number)
+        return number
+
+    def heard(self, array, number):
+        """Keep `array` as the other side's array `number`, with the values it was just sent."""
+        self.add(array, number)
+        self.said[number] = array.tobytes()
+
+    def _drop(self, identity, number):
+        self.numbers.pop(identity, None)
+        if self.said is not None and number not in self.arrays:  # not since given to another array
+            self.said.pop(number, None)
+
+    def changed(self):
+        """(number, array) of each array whose values changed since last said (with `remember`)."""
+        changes = []
+        for number, array in list(self.arrays.items()):
+            values = array.tobytes()  # bytes, not numbers: NaN is NaN, and a copy and memcmp beat isnan
+            if self.said.get(number) != values:
+                self.said[number] = values
+                changes.append((number, array))
+        return changes
+
+    def clear(self):
+        self.arrays.clear()
+        self.numbers.clear()
+        if self.said is not None:
+            self.said.clear()
+
+
 def refreshed(copy, array):
     """`copy` (this side's copy of the other side's array) with `array`'s values, written in place
     when they differ; `array` itself when `copy` cannot take them (another shape or dtype, read-only)."""
     if copy is None or copy.shape != array.shape or copy.dtype != array.dtype:
         return array
-    if not np.array_equal(copy, array, equal_nan=copy.dtype.kind in "fc"):
+    if copy.tobytes() != array.tobytes():
         if not copy.flags.writeable:
             return array
         copy[...] = array
@@ -95,61 +158,86 @@ def is_plain(value, depth=0):
     return isinstance(value, (slice, Handle, Tracked, np.random.Generator)) or value is Ellipsis
 
 
-def to_json(value):
-    """The JSON form of a plain value (see is_plain); `handle_of(value)` names what is not plain."""
+def to_json(value, buffers):
+    """The JSON form of a plain value (see is_plain); arrays' bytes are appended to `buffers` and
+    named by where they start in the message's data."""
     if isinstance(value, Handle):
-        return {TAG: "callback" if isinstance(value, Callback) else "handle", "number": value.number,
+        data = {TAG: "callback" if isinstance(value, Callback) else "handle", "number": value.number,
                 "kind": value.kind, "name": value.name, "module": value.module}
+        if isinstance(value, Callback):
+            data["methods"] = list(value.methods)
+        return data
     if isinstance(value, Tracked):
-        return {**to_json(np.asarray(value.array)), "ref": value.number, "owner": value.owner}
+        return {**to_json(np.asarray(value.array), buffers), "ref": value.number, "owner": value.owner}
     if isinstance(value, np.ndarray) or isinstance(value, np.generic):
         if value.dtype.kind not in "biufc":
             raise WireError(f"cannot send an array of {value.dtype}")
-        buffer = io.BytesIO()
-        np.save(buffer, np.asarray(value), allow_pickle=False)
-        return {TAG: "array" if isinstance(value, np.ndarray) else "scalar",
-                "npy": base64.b64encode(buffer.getvalue()).decode()}
+        data = np.ascontiguousarray(value).tobytes()
+        buffers.append(data)
+        return {TAG: "array" if isinstance(value, np.ndarray) else "scalar", "dtype": value.dtype.str,
+                "shape": list(np.shape(value)), "bytes": len(data)}
     if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
         return value
     if isinstance(value, float):
         return value if np.isfinite(value) else {TAG: "float", "repr": repr(value)}
     if isinstance(value, complex):
-        return {TAG: "complex", "real": to_json(value.real), "imag": to_json(value.imag)}
+        return {TAG: "complex", "real": to_json(value.real, buffers), "imag": to_json(value.imag, buffers)}
     if isinstance(value, tuple):
-        return {TAG: "tuple", "items": [to_json(item) for item in value]}
+        return {TAG: "tuple", "items": [to_json(item, buffers) for item in value]}
     if isinstance(value, list):
-        return [to_json(item) for item in value]
+        return [to_json(item, buffers) for item in value]
     if isinstance(value, dict):
         if not all(isinstance(key, str) for key in value):
             raise WireError("cannot send a dict whose keys are not all strings")
-        return {TAG: "dict", "items": {key: to_json(item) for key, item in value.items()}}
+        return {TAG: "dict", "items": {key: to_json(item, buffers) for key, item in value.items()}}
     if isinstance(value, slice):
-        return {TAG: "slice", "items": [to_json(value.start), to_json(value.stop), to_json(value.step)]}
+        return {TAG: "slice", "items": [to_json(value.start, buffers), to_json(value.stop, buffers),
+                                        to_json(value.step, buffers)]}
     if value is Ellipsis:
         return {TAG: "ellipsis"}
     if isinstance(value, np.random.Generator):  # a copy, in the same state: the two then go their own ways
         state = value.bit_generator.state
-        return {TAG: "rng", "kind": state.get("bit_generator"), "state": to_json(state)}
+        return {TAG: "rng", "kind": state.get("bit_generator"), "state": to_json(state, buffers)}
     raise WireError(f"cannot send a {type(value).__name__}")
 
 
-def from_json(data, depth=0):
+class _Reader:
+    """Decoding one message: its arrays' bytes, taken in the order the JSON names them."""
+
+    def __init__(self, data):
+        self.data, self.at = data, 0
+
+    def array(self, data):
+        try:
+            dtype = np.dtype(_field(data, "dtype", str))
+        except TypeError as error:
+            raise WireError(f"not a dtype: {str(error)[:80]}") from None
+        if dtype.kind not in "biufc" or dtype.fields or dtype.subdtype:  # never an object array
+            raise WireError(f"an array of {dtype}")
+        shape = _field(data, "shape", list)
+        if len(shape) > MAX_DEPTH or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape):
+            raise WireError("not an array's shape")
+        size = _field(data, "bytes", int)
+        if size != math.prod(shape) * dtype.itemsize or self.at + size > len(self.data):
+            raise WireError("an array's bytes do not match its shape")
+        array = np.frombuffer(self.data, dtype, offset=self.at, count=size // dtype.itemsize).reshape(shape).copy()
+        self.at += size
+        return array
+
+
+def from_json(data, reader, depth=0):
     if depth > MAX_DEPTH:
         raise WireError("nested too deeply")
     if data is None or isinstance(data, (bool, int, float, str)):
         return data
+    inner = lambda item: from_json(item, reader, depth + 1)  # noqa: E731
     if isinstance(data, list):
-        return [from_json(item, depth + 1) for item in data]
+        return [inner(item) for item in data]
     if not isinstance(data, dict) or not isinstance(data.get(TAG), str):
         raise WireError(f"not a known kind: {str(data)[:80]}")
     kind = data[TAG]
     if kind in ("array", "scalar"):
-        try:
-            array = np.load(io.BytesIO(base64.b64decode(_field(data, "npy", str), validate=True)), allow_pickle=False)
-        except (ValueError, OSError, EOFError) as error:  # binascii.Error is a ValueError
-            raise WireError(f"not an array: {str(error)[:80]}") from None
-        if array.dtype.kind not in "biufc":
-            raise WireError(f"an array of {array.dtype}")
+        array = reader.array(data)
         if "ref" in data:
             owner = _field(data, "owner", str)
             if owner not in ("kernel", "checker"):
@@ -157,22 +245,27 @@ def from_json(data, depth=0):
             return Tracked(_field(data, "ref", int), array, owner)
         return array if kind == "array" else array[()]
     if kind in ("handle", "callback"):
-        return (Callback if kind == "callback" else Handle)(
-            _field(data, "number", int), _field(data, "kind", str), _field(data, "name", str),
-            _field(data, "module", str))
+        fields = (_field(data, "number", int), _field(data, "kind", str), _field(data, "name", str),
+                  _field(data, "module", str))
+        if kind == "handle":
+            return Handle(*fields)
+        methods = _field(data, "methods", list)
+        if not all(isinstance(name, str) for name in methods):
+            raise WireError("a method's name is not a string")
+        return Callback(*fields, methods=methods)
     if kind == "float":
         text = _field(data, "repr", str)
         if text not in ("nan", "inf", "-inf"):
             raise WireError(f"not a float: {text[:20]}")
         return float(text)
     if kind == "complex":
-        return complex(from_json(data.get("real"), depth + 1), from_json(data.get("imag"), depth + 1))
+        return complex(inner(data.get("real")), inner(data.get("imag")))
     if kind == "tuple":
-        return tuple(from_json(item, depth + 1) for item in _field(data, "items", list))
+        return tuple(inner(item) for item in _field(data, "items", list))
     if kind == "dict":
-        return {key: from_json(item, depth + 1) for key, item in _field(data, "items", dict).items()}
+        return {key: inner(item) for key, item in _field(data, "items", dict).items()}
     if kind == "slice":
-        return slice(*(from_json(item, depth + 1) for item in _field(data, "items", list)[:3]))
+        return slice(*(inner(item) for item in _field(data, "items", list)[:3]))
     if kind == "ellipsis":
         return Ellipsis
     if kind == "rng":
@@ -181,7 +274,7 @@ def from_json(data, depth=0):
             raise WireError(f"not a numpy bit generator: {name[:40]}")
         generator = getattr(np.random, name)()
         try:
-            generator.state = from_json(data.get("state"), depth + 1)
+            generator.state = inner(data.get("state"))
         except (TypeError, ValueError, KeyError) as error:
             raise WireError(f"not the state of a {name}: {error}") from None
         return np.random.Generator(generator)
@@ -196,14 +289,23 @@ def _field(data, name, kind):
 
 
 def dumps(value):
-    return json.dumps(to_json(value), allow_nan=False)
+    """`value` as one message: the JSON's length (8 bytes, big-endian: the first is always 0, so a
+    message never starts as the agent's questions do), the JSON, then its arrays' bytes."""
+    buffers = []
+    header = json.dumps(to_json(value, buffers), allow_nan=False).encode()
+    return b"".join([len(header).to_bytes(8, "big"), header, *buffers])
 
 
-def loads(text):
-    if not isinstance(text, str) or len(text) > MAX_TEXT:
+def loads(message):
+    if not isinstance(message, bytes) or not 8 <= len(message) <= MAX_BYTES:
         raise WireError("not a message, or over the size limit")
+    length = int.from_bytes(message[:8], "big")
     try:
-        data = json.loads(text)
-    except ValueError as error:
-        raise WireError(f"not JSON: {error}") from None
-    return from_json(data)
+        data = json.loads(message[8:8 + length].decode())
+    except ValueError as error:  # UnicodeDecodeError is a ValueError
+        raise WireError(f"not JSON: {str(error)[:80]}") from None
+    reader = _Reader(memoryview(message)[8 + length:])
+    value = from_json(data, reader)
+    if reader.at != len(reader.data):
+        raise WireError("bytes after the message's arrays")
+    return value

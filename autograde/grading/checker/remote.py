@@ -50,9 +50,8 @@ class Channel:
         self.printed = []
         self.local = {}      # number -> an object of the checker's the kernel may use now
         self.numbers = itertools.count(1)  # never the same number twice: a kept old one names nothing
-        self.arrays = {}     # number -> the checker's copy of one of the kernel's arrays
-        self.array_numbers = {}  # id of such a copy -> its number
-        self.own, self.own_numbers = {}, {}  # the checker's arrays the kernel was sent, by number; their numbers
+        self.theirs = wire.TrackedArrays()  # the checker's copies of the kernel's arrays
+        self.own = wire.TrackedArrays()  # the checker's arrays the kernel was sent
         self.serving = False  # answering the kernel's question: it cannot take a request meanwhile
         self.connection = None
         if alive is not None:
@@ -83,10 +82,9 @@ class Channel:
         finally:
             self.local.clear()  # what the test handed the student's code is theirs for this cell only
             self.own.clear()
-            self.own_numbers.clear()
             connection, self.connection = self.connection, None
             try:
-                connection.send_bytes(DONE.encode())
+                connection.send_bytes(DONE)
             except OSError:
                 pass
             connection.close()
@@ -132,12 +130,12 @@ class Channel:
             raise RuntimeError("an object of the student's code was used outside a test cell")
         self._send(wire.dumps(self.exported(fields)))
         while True:
-            text = self._receive()
-            if not text.startswith(ASKING):
+            message = self._receive()
+            if not message.startswith(ASKING):
                 break
-            self._send(self._answer(text[len(ASKING):]))
+            self._send(self._answer(message[len(ASKING):]))
         try:
-            answer = wire.loads(text)
+            answer = wire.loads(message)
         except (wire.WireError, RecursionError):
             raise NoAnswer("the kernel's answer was not the agent's") from None
         if not isinstance(answer, dict) or len(answer) != 1 + ("sync" in answer):
@@ -171,9 +169,9 @@ class Channel:
             if isinstance(change, wire.Tracked) and change.owner == "checker":
                 self.imported(change)
 
-    def _send(self, text):
+    def _send(self, message):
         try:
-            self.connection.send_bytes(text.encode())
+            self.connection.send_bytes(message)
         except OSError:
             raise NoAnswer("the kernel closed the test's connection") from None
 
@@ -184,22 +182,24 @@ class Channel:
                 raise TimeoutError("the student's code did not finish in time")
             try:
                 if self.connection.poll(min(left, 1)):
-                    return self.connection.recv_bytes(wire.MAX_TEXT).decode()
-            except (OSError, EOFError, UnicodeDecodeError):
+                    return self.connection.recv_bytes(wire.MAX_BYTES)
+            except (OSError, EOFError):
                 raise NoAnswer("the kernel closed the test's connection") from None
             if not self.alive():
                 raise NoAnswer("the kernel died")
 
-    def _answer(self, text):
+    def _answer(self, message):
         """The answer to the kernel's question about one of the checker's objects."""
         self.serving = True
         try:
-            request = wire.loads(text)
+            request = wire.loads(message)
             self.synced(request.get("sync", []))
             target = self.local.get(request["target"].number)
             if target is None:
                 raise LookupError("the test's object is no longer available to your code")
             if request["op"] == "call":
+                if "name" in request:  # one of its methods, named in its callback
+                    target = getattr(target, public_method(target, request["name"]))
                 result = target(*self.imported(request["args"]), **self.imported(request["kwargs"]))
             elif request["op"] == "getattr" and not request["name"].startswith("_"):
                 result = getattr(target, request["name"])
@@ -236,13 +236,10 @@ class Channel:
         if isinstance(value, Remote):
             return object.__getattribute__(value, "_handle")
         if isinstance(value, np.ndarray):
-            number = self.array_numbers.get(id(value))
+            number = self.theirs.number_of(value)
             if number is not None:
                 return wire.Tracked(number, value)
-            if id(value) not in self.own_numbers:
-                self.own_numbers[id(value)] = next(self.numbers)
-                self.own[self.own_numbers[id(value)]] = value  # kept alive: its id stays its own
-            return wire.Tracked(self.own_numbers[id(value)], value, "checker")
+            return wire.Tracked(self.own.add(value), value, "checker")
         if type(value).__module__.partition(".")[0] == "torch" and hasattr(value, "detach"):
             return value.detach().numpy()
         if wire.is_plain(value):
@@ -251,7 +248,8 @@ class Channel:
         self.local[number] = value
         kind = "class" if isinstance(value, type) else "callable" if callable(value) else "object"
         name = getattr(value, "__qualname__", None) if kind != "object" else type(value).__name__
-        return wire.Callback(number, kind, name if isinstance(name, str) else kind)
+        methods = public_methods(type(value)) if kind == "object" else ()
+        return wire.Callback(number, kind, name if isinstance(name, str) else kind, methods=methods)
 
     def imported(self, value):
         """The kernel's data with each handle as a proxy, each callback as the checker's object."""
@@ -262,14 +260,27 @@ class Channel:
             return self.local[value.number]
         if isinstance(value, wire.Tracked):
             if value.owner == "checker":  # one of the checker's arrays, with the kernel's values
-                return wire.refreshed(self.own.get(value.number), value.array)
-            copy = wire.refreshed(self.arrays.get(value.number), value.array)  # the same kernel array, the same here
-            self.arrays[value.number] = copy
-            self.array_numbers[id(copy)] = value.number
+                array = wire.refreshed(self.own.get(value.number), value.array)
+                self.own.add(array, value.number)  # the test dropped its own: this one stands for it now
+                return array
+            copy = wire.refreshed(self.theirs.get(value.number), value.array)  # the same kernel array, the same here
+            self.theirs.add(copy, value.number)
             return copy
         if isinstance(value, wire.Handle):
             return remote_type(value)(self, value)
         return value
+
+
+@functools.lru_cache(maxsize=256)
+def public_methods(cls):
+    """The names of a class's public methods (what a check's object offers the student's code)."""
+    return tuple(name for name in dir(cls) if not name.startswith("_") and callable(getattr(cls, name, None)))
+
+
+def public_method(target, name):
+    if not isinstance(name, str) or name not in public_methods(type(target)):
+        raise AttributeError(f"the test's {type(target).__name__} has no method {str(name)[:40]!r}")
+    return name
 
 
 def raised(description):
