@@ -13,7 +13,8 @@ import io
 from nbformat.v4 import new_output
 
 from autograde import cause, confirm
-from autograde.grading.checker.remote import Missing, NoAnswer, StudentRaised
+from autograde.grading.checker.proxies import StudentRaised
+from autograde.grading.checker.remote import Missing, NoAnswer
 
 MAX_PRINTED = 20_000  # characters of what the student's code printed during the test, kept
 STUDENT_PRINTED = "[printed by your code while the test ran]\n"

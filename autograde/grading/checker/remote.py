@@ -1,6 +1,6 @@
 """The checker's view of a student's kernel: one request at a time to the kernel's agent
-(autograde/agent.py), and proxies that turn a test's use of a student's name, function, class or
-object into such requests.
+(autograde/agent.py); what comes back is plain data, or a handle that becomes a proxy (proxies.py)
+whose every use is again a request.
 
 For each test cell, one execution in the kernel (`serve`) opens a unix socket in the kernel's own
 folder; the requests of that cell go over it (multiprocessing.connection's framing). What comes
@@ -19,7 +19,8 @@ from queue import Empty
 import numpy as np
 
 from autograde import wire
-from autograde.agent import ASKING, DONE, builtin_kind, describe
+from autograde.agent import ASKING, DONE, describe
+from autograde.grading.checker.proxies import Remote, raised, remote_type
 
 INSTALL = "import autograde.agent as _agent_module\n__autograde_agent__ = _agent_module.Agent(get_ipython().user_ns)\n" \
           "del _agent_module"
@@ -28,11 +29,6 @@ SOCKET = "checker"  # its name in the kernel's folder
 
 class NoAnswer(RuntimeError):
     """The kernel did not answer a request as the agent answers (it died, hung, or lied)."""
-
-
-class StudentRaised(Exception):
-    """Base of the exceptions rebuilt from the student's kernel (see raised())."""
-    student_traceback = ""
 
 
 class Missing(NameError):
@@ -281,130 +277,3 @@ def public_method(target, name):
     if not isinstance(name, str) or name not in public_methods(type(target)):
         raise AttributeError(f"the test's {type(target).__name__} has no method {str(name)[:40]!r}")
     return name
-
-
-def raised(description):
-    """The student's exception, rebuilt: its name, its message, and the most specific builtin
-    exception it was one of (so a check's `except ValueError` still catches it)."""
-    name = description.get("type")
-    name = name if isinstance(name, str) and name.isidentifier() else "StudentError"
-    base = builtin_kind(description)
-    try:
-        kind = type(name, (StudentRaised, base) if base else (StudentRaised,), {})
-    except TypeError:
-        kind = type(name, (StudentRaised,), {})
-    error = kind(str(description.get("message", ""))[:2000])
-    error.student_traceback = str(description.get("traceback", ""))[:8000]
-    return error
-
-
-class Remote:
-    """A student's object that stays in their kernel: every use is a request."""
-
-    __array_ufunc__ = None  # numpy defers to this class's reflected operators
-
-    def __getattribute__(self, name):
-        if name == "__module__":  # the student's module, not this one (checks refuse the grader's own code)
-            return self._request(op="getattr", target=object.__getattribute__(self, "_handle"), name=name)
-        return object.__getattribute__(self, name)
-
-    def __init__(self, channel, handle):
-        object.__setattr__(self, "_channel", channel)
-        object.__setattr__(self, "_handle", handle)
-
-    def _request(self, **fields):
-        return object.__getattribute__(self, "_channel").request(**fields)
-
-    def _apply(self, function, *args):
-        return self._request(op="apply", function=function, args=list(args))
-
-    def __getattr__(self, name):
-        if name.startswith("__") and name not in ("__name__", "__qualname__", "__doc__", "__module__"):
-            raise AttributeError(name)
-        return self._request(op="getattr", target=object.__getattribute__(self, "_handle"), name=name)
-
-    def __setattr__(self, name, value):
-        self._request(op="setattr", target=object.__getattribute__(self, "_handle"), name=name, value=value)
-
-    def __call__(self, *args, **kwargs):
-        return self._request(op="call", target=object.__getattribute__(self, "_handle"), args=list(args),
-                             kwargs=kwargs)
-
-    def swapped_in_kernel(self, references):
-        """See Channel.swapped_in_kernel (a check that names the student's function, not the
-        notebook's namespace, swaps the references where that function runs)."""
-        return object.__getattribute__(self, "_channel").swapped_in_kernel(references)
-
-    def __copy__(self):  # the object lives in the kernel: the check's copy is the same object
-        return self
-
-    def __deepcopy__(self, memo):
-        return self
-
-    def __repr__(self):
-        text = self._apply("repr", self)
-        return text if isinstance(text, str) else "<student object>"
-
-    def __str__(self):
-        text = self._apply("str", self)
-        return text if isinstance(text, str) else "<student object>"
-
-    def __len__(self):
-        return operator_index(self._apply("len", self))
-
-    def __iter__(self):
-        return iter(self._apply("list", self))
-
-    def __bool__(self):
-        return bool(self._apply("bool", self) is True)
-
-    def __float__(self):
-        return float(self._apply("float", self))
-
-    def __getitem__(self, key):
-        return self._apply("getitem", self, key)
-
-    def __setitem__(self, key, value):
-        self._apply("setitem", self, key, value)
-
-    def __contains__(self, item):
-        return self._apply("contains", self, item) is True
-
-
-@functools.lru_cache(maxsize=1024)
-def _remote_type(name, module):
-    return type(name, (Remote,), {"__module__": module, "__qualname__": name})
-
-
-def remote_type(handle):
-    """The proxies' class for an object of the student's: Remote, named as the object's own class
-    and in its module, so that a check reading `type(answer)` sees the student's class's name."""
-    if handle.kind != "object" or not handle.name.replace(".", "_").isidentifier():
-        return Remote
-    return _remote_type(handle.name.rpartition(".")[2], handle.module[:200])
-
-
-def operator_index(value):
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError("len() of a student's object was not an integer")
-    return value
-
-
-def _binary(function):
-    def forward(self, other):
-        return self._apply(function, self, other)
-
-    def reflected(self, other):
-        return self._apply(function, other, self)
-    return forward, reflected
-
-
-for _function in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul"):
-    _forward, _reflected = _binary(_function)
-    setattr(Remote, f"__{_function}__", _forward)
-    setattr(Remote, f"__r{_function}__", _reflected)
-for _function in ("lt", "le", "gt", "ge", "eq", "ne"):
-    setattr(Remote, f"__{_function}__", _binary(_function)[0])
-for _function in ("neg", "pos", "abs"):
-    setattr(Remote, f"__{_function}__", lambda self, _f=_function: self._apply(_f, self))
-Remote.__hash__ = object.__hash__

@@ -1,4 +1,4 @@
-"""The checker's requests to a student's kernel (autograde/grading/checker/remote.py, agent.py) with
+"""The checker's requests to a student's kernel (autograde/grading/checker/remote.py, proxies.py, agent.py) with
 a real kernel: student functions, classes, methods and operators used from the checker; the
 checker's own objects called back from the student's code; errors, prints, lies and hangs."""
 import time
@@ -8,7 +8,8 @@ import pytest
 from jupyter_client.manager import start_new_kernel
 
 from autograde.grading.checker.cells import run_in_checker
-from autograde.grading.checker.remote import Channel, Missing, NoAnswer, Remote, StudentRaised
+from autograde.grading.checker.proxies import Remote, StudentRaised
+from autograde.grading.checker.remote import Channel, Missing, NoAnswer
 
 STUDENT = '''
 import numpy as np
