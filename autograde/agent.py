@@ -42,7 +42,7 @@ class Agent:
         self.namespace = namespace
         self.objects = {}
         self.mine = wire.TrackedArrays()  # this kernel's arrays the checker was sent
-        self.theirs = wire.TrackedArrays(remember=True)  # this kernel's copies of the checker's arrays
+        self.theirs = wire.ChangingCopies()  # this kernel's copies of the checker's arrays
         self.saved = []  # the notebook's own values of names the checker swapped
         self.connection = None  # to the checker, while serving
 
@@ -129,9 +129,7 @@ class Agent:
         if isinstance(value, wire.Tracked):
             if value.owner == "kernel":  # one of this kernel's arrays, with the checker's values
                 return wire.refreshed(self.mine.get(value.number), value.array)
-            copy = wire.refreshed(self.theirs.get(value.number), value.array)  # this kernel's copy of the checker's
-            self.theirs.heard(copy, value.number)
-            return copy
+            return self.theirs.received(value.number, value.array)  # this kernel's copy of the checker's
         if isinstance(value, wire.Handle):
             return self.objects[value.number]
         return value

@@ -67,13 +67,11 @@ class Tracked:
 class TrackedArrays:
     """One side's numbered arrays (its own it sent, or its copies of the other side's), held weakly:
     an array this side no longer uses drops out, so a training loop's thousand batches cost nothing
-    once gone, and checking for in-place changes looks only at arrays still in use. With
-    `remember`, each array's values as last said, to tell what changed since."""
+    once gone."""
 
-    def __init__(self, remember=False):
+    def __init__(self):
         self.arrays = weakref.WeakValueDictionary()  # number -> array
         self.numbers = {}  # id of an array -> its number (removed when the array dies)
-        self.said = {} if remember else None
         self.fresh = itertools.count(1)  # numbers are never reused: an old one names nothing
 
     def number_of(self, array):
@@ -90,22 +88,49 @@ class TrackedArrays:
         number = next(self.fresh) if number is None else number
         self.arrays[number] = array
         self.numbers[id(array)] = number
-        weakref.finalize(array, self._drop, id(array), number)
+        weakref.finalize(array, self._dropped, id(array), number, array.base)
         return number
 
-    def heard(self, array, number):
-        """Keep `array` as the other side's array `number`, with the values it was just sent."""
-        self.add(array, number)
-        self.said[number] = array.tobytes()
-
-    def _drop(self, identity, number):
+    def _dropped(self, identity, number, base):
         self.numbers.pop(identity, None)
-        if self.said is not None and number not in self.arrays:  # not since given to another array
-            self.said.pop(number, None)
+
+    def clear(self):
+        self.arrays.clear()
+        self.numbers.clear()
+
+
+class ChangingCopies(TrackedArrays):
+    """The kernel's copies of the checker's arrays, which the student's code may change in place (a
+    numerical gradient nudging x, sgd_step updating a parameter): `changed` says which did since
+    last said, including one changed just before it was dropped (each copy is a view of an array
+    kept until the view dies, whose values are then compared)."""
+
+    def __init__(self):
+        super().__init__()
+        self.said = {}  # number -> its values (bytes) as the checker last heard them
+        self.dropped = []  # (number, values) of copies changed before they died
+
+    def received(self, number, array):
+        """This side's copy of the other side's array `number`, with `array`'s values: the same
+        copy as before when it can take them."""
+        copy = refreshed(self.get(number), array)
+        if copy is array:
+            copy = array.view()  # the student's; `array` outlives it for _dropped
+            self.add(copy, number)
+        self.said[number] = array.tobytes()
+        return copy
+
+    def _dropped(self, identity, number, base):
+        super()._dropped(identity, number, base)
+        if number in self.arrays:  # given to another copy since
+            return
+        said = self.said.pop(number, None)
+        if said is not None and base.tobytes() != said:
+            self.dropped.append((number, base))
 
     def changed(self):
-        """(number, array) of each array whose values changed since last said (with `remember`)."""
-        changes = []
+        """(number, array) of each copy whose values changed since last said."""
+        changes, self.dropped = self.dropped, []
         for number, array in list(self.arrays.items()):
             values = array.tobytes()  # bytes, not numbers: NaN is NaN, and a copy and memcmp beat isnan
             if self.said.get(number) != values:
@@ -114,10 +139,9 @@ class TrackedArrays:
         return changes
 
     def clear(self):
-        self.arrays.clear()
-        self.numbers.clear()
-        if self.said is not None:
-            self.said.clear()
+        super().clear()
+        self.said.clear()
+        self.dropped.clear()
 
 
 def refreshed(copy, array):

@@ -88,17 +88,25 @@ def test_a_kernel_cannot_make_the_checker_hold_anything_but_plain_data(sent, cap
     assert "unpickled" not in capsys.readouterr().out
 
 
-def test_tracked_arrays_are_held_weakly_and_report_each_change_once():
-    tracked = wire.TrackedArrays(remember=True)
-    kept, dropped = np.zeros(3), np.ones(2)
-    tracked.heard(kept, 7)
-    tracked.heard(dropped, 8)
+def test_copies_are_held_weakly_and_report_each_change_once():
+    copies = wire.ChangingCopies()
+    kept, dropped = copies.received(7, np.zeros(3)), copies.received(8, np.ones(2))
+    assert copies.received(7, np.zeros(3)) is kept  # the same array of the checker's, the same copy
     del dropped
-    assert tracked.get(8) is None and list(tracked.said) == [7]  # a training loop's old batches cost nothing
-    assert tracked.changed() == []
+    assert copies.get(8) is None and list(copies.said) == [7]  # a training loop's old batches cost nothing
+    assert copies.changed() == []
     kept[1] = np.nan
-    assert [(number, array is kept) for number, array in tracked.changed()] == [(7, True)]
-    assert tracked.changed() == []  # NaN is the same NaN the second time
+    assert [(number, array is kept) for number, array in copies.changed()] == [(7, True)]
+    assert copies.changed() == []  # NaN is the same NaN the second time
+
+
+def test_a_copy_changed_just_before_it_is_dropped_still_reports_its_change():
+    copies = wire.ChangingCopies()
+    parameter = copies.received(3, np.zeros(2))
+    parameter -= 0.5  # sgd_step's update, then the copy goes out of scope
+    del parameter
+    [(number, values)] = copies.changed()
+    assert number == 3 and values.tolist() == [-0.5, -0.5]
 
 
 def test_own_numbers_are_never_reused():

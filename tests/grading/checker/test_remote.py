@@ -59,6 +59,11 @@ def stash():
 def use_kept(x):
     return kept(x)
 
+def step_each(parameters, lr):
+    """sgd_step's shape: update the test's arrays in place, keep none of them."""
+    for p, g in parameters():
+        p -= lr * g
+
 def nudged_sum(f, x):
     """What a numerical gradient does: change x in place, ask f, put it back."""
     values = []
@@ -222,6 +227,12 @@ def test_the_checkers_array_changed_in_place_by_the_students_code_is_changed_for
 
     assert channel.request(op="global", name="nudged_sum")(f, x) == [1.0, -1.0]
     assert x.tolist() == [0.0, 0.0, 0.0]  # and put back as the student's code left it
+
+
+def test_the_tests_arrays_updated_in_place_and_dropped_are_updated_for_the_test(channel):
+    a, b = np.zeros(2), np.ones(3)
+    channel.request(op="global", name="step_each")(lambda: [(a, np.ones(2)), (b, np.ones(3))], 0.5)
+    assert a.tolist() == [-0.5, -0.5] and b.tolist() == [0.5, 0.5, 0.5]
 
 
 def test_a_students_object_has_a_type_named_as_their_class_in_their_module(channel):
