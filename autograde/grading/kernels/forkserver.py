@@ -289,8 +289,10 @@ def become_kernel(request, extra_mb=0):
     sandbox.quiet_kernel_log()
     blas_threads(os.environ.get("OPENBLAS_NUM_THREADS"))
     reseed()
+    # --matplotlib=inline: what importing pyplot does in a fresh kernel's shell (figures shown as
+    # images); the server imported pyplot before any shell existed, so it cannot have done it.
     sys.argv = [os.path.join(os.path.dirname(__import__("ipykernel").__file__), "..", "ipykernel_launcher.py"),
-                "-f", request["connection_file"]]
+                "-f", request["connection_file"], "--matplotlib=inline"]
     sys.path[0] = os.getcwd()  # as `python -m ipykernel_launcher` started here would have it
     # The course's own package starts afresh, as in a fresh kernel: the notebook's first import runs
     # it again (a few milliseconds: its dependencies stay loaded) and installs its hooks in this

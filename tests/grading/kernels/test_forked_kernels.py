@@ -170,6 +170,17 @@ def test_the_course_package_starts_afresh_with_its_hooks_in_each_kernel():
     assert forked == fresh
 
 
+def test_a_figure_is_an_image_as_in_a_fresh_kernel():
+    """The server imported matplotlib before any shell existed: each kernel still shows a figure as
+    an image (PNG), not as the text `<Figure size ...>`, as a fresh kernel does."""
+    cells = ("import matplotlib.pyplot as plt\nfig, ax = plt.subplots(figsize=(2, 1))\nax.plot([0, 1])\nplt.show()",
+             "plt.plot([1, 0])")
+    forked, _ = run(*cells)
+    fresh, _ = run(*cells, kernels="fresh")
+    for kernel in (forked, fresh):
+        assert all("image/png" in text for text in kernel), kernel
+
+
 def test_a_kernel_is_forked_unless_the_config_says_fresh():
     """Nothing set: the kernel is a child of the worker's fork server; kernels = "fresh": a process of
     its own, whose parent is bubblewrap's init."""
