@@ -19,6 +19,7 @@ answered with plain data.
 Standard library and numpy only.
 """
 import builtins
+import functools
 import operator
 import traceback
 from multiprocessing.connection import Listener
@@ -40,7 +41,8 @@ class Agent:
 
     def __init__(self, namespace):
         self.namespace = namespace
-        self.objects = {}
+        self.objects = {}  # number -> each object of the kernel's the checker was sent (kept: its id stays its own)
+        self.object_numbers = {}  # id -> number: the same object, the same handle
         self.mine = wire.TrackedArrays()  # this kernel's arrays the checker was sent
         self.theirs = wire.ChangingCopies()  # this kernel's copies of the checker's arrays
         self.saved = []  # the notebook's own values of names the checker swapped
@@ -154,8 +156,10 @@ class Agent:
         if isinstance(value, np.ndarray):
             return wire.Tracked(self.mine.add(value), value)
         if type(value) in (list, tuple, dict) or not wire.is_plain(value):
-            number = len(self.objects) + 1
-            self.objects[number] = value
+            number = self.object_numbers.get(id(value))
+            if number is None:
+                number = self.object_numbers[id(value)] = len(self.objects) + 1
+                self.objects[number] = value
             kind = "class" if isinstance(value, type) else "callable" if callable(value) else "object"
             name = getattr(value, "__qualname__", None) if kind != "object" else type(value).__qualname__
             return wire.Handle(number, kind, name if isinstance(name, str) else type(value).__name__,
@@ -170,13 +174,19 @@ class Agent:
             raise RuntimeError("the test's objects can be used only while the test runs")
         request = {**self.export(request), **self.changed()}
         self.connection.send_bytes(ASKING + wire.dumps(request))
-        answer = wire.loads(self.connection.recv_bytes(wire.MAX_BYTES))
+        while True:  # the checker may ask back about this kernel's objects before it answers
+            message = self.connection.recv_bytes(wire.MAX_BYTES)
+            if not message.startswith(ASKING):
+                break
+            self.connection.send_bytes(self.answer(message[len(ASKING):]))
+        answer = wire.loads(message)
         if isinstance(answer, dict) and "value" in answer:
             return self.imported(answer["value"])
         raise checker_error(answer.get("raised") if isinstance(answer, dict) else None)
 
 
-ASKING = b"?"  # how the agent's questions start (its answers start with their JSON's length)
+ASKING = b"?"  # how a question asked while the other side waits for an answer starts (an answer
+# starts with its JSON's length)
 DONE = b"done"  # the checker's last message of a test cell
 
 
@@ -189,6 +199,13 @@ class CheckerProxy:
 
     def __call__(self, *args, **kwargs):
         return self._agent.ask(op="call", target=self._callback, args=list(args), kwargs=kwargs)
+
+    def __get__(self, instance, owner=None):
+        """Set on a class of the student's (a test counting their method's calls), a test's function
+        binds to the instance as a function does."""
+        if instance is None or self._callback.kind != "callable":
+            return self
+        return functools.partial(self, instance)
 
     def __getattr__(self, name):
         if name.startswith("__"):

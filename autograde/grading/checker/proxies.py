@@ -32,7 +32,9 @@ class Remote:
     __array_ufunc__ = None  # numpy defers to this class's reflected operators
 
     def __getattribute__(self, name):
-        if name == "__module__":  # the student's module, not this one (checks refuse the grader's own code)
+        # the student's module, not this one (checks refuse the grader's own code); the object's own
+        # __dict__, not the proxy's (mock.patch.object reads it to restore a method it replaced)
+        if name in ("__module__", "__dict__"):
             return self._request(op="getattr", target=object.__getattribute__(self, "_handle"), name=name)
         return object.__getattribute__(self, name)
 

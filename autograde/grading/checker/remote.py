@@ -13,6 +13,7 @@ import functools
 import itertools
 import os
 import time
+import weakref
 from multiprocessing.connection import Client
 from queue import Empty
 
@@ -48,7 +49,8 @@ class Channel:
         self.numbers = itertools.count(1)  # never the same number twice: a kept old one names nothing
         self.theirs = wire.TrackedArrays()  # the checker's copies of the kernel's arrays
         self.own = wire.TrackedArrays()  # the checker's arrays the kernel was sent
-        self.serving = False  # answering the kernel's question: it cannot take a request meanwhile
+        self.answering = 0  # how deep in the kernel's questions: a request meanwhile is asked back
+        self.proxies = weakref.WeakValueDictionary()  # number -> the proxy of that object of the kernel's
         self.connection = None
         if alive is not None:
             self.alive = alive
@@ -120,11 +122,10 @@ class Channel:
             raise NoAnswer(f"the kernel could not serve the test ({reply.get('ename', 'no reply')})")
 
     def request(self, **fields):
-        if self.serving:
-            raise RuntimeError("the test used an object of your code while your code was waiting for the test")
         if self.connection is None:
             raise RuntimeError("an object of the student's code was used outside a test cell")
-        self._send(wire.dumps(self.exported(fields)))
+        # while the kernel waits for the answer to its question, this request is a question back
+        self._send((ASKING if self.answering else b"") + wire.dumps(self.exported(fields)))
         while True:
             message = self._receive()
             if not message.startswith(ASKING):
@@ -186,7 +187,7 @@ class Channel:
 
     def _answer(self, message):
         """The answer to the kernel's question about one of the checker's objects."""
-        self.serving = True
+        self.answering += 1
         try:
             request = wire.loads(message)
             self.synced(request.get("sync", []))
@@ -205,7 +206,7 @@ class Channel:
         except Exception as error:  # noqa: BLE001 (the student's code gets the error, the test goes on)
             return wire.dumps({"raised": describe(error)})
         finally:
-            self.serving = False
+            self.answering -= 1
 
     def _next(self, get):
         """The next message from `get`, waiting at most until the deadline (TimeoutError), and a
@@ -262,8 +263,11 @@ class Channel:
             copy = wire.refreshed(self.theirs.get(value.number), value.array)  # the same kernel array, the same here
             self.theirs.add(copy, value.number)
             return copy
-        if isinstance(value, wire.Handle):
-            return remote_type(value)(self, value)
+        if isinstance(value, wire.Handle):  # the same object of the kernel's, the same proxy
+            proxy = self.proxies.get(value.number)
+            if proxy is None:
+                proxy = self.proxies[value.number] = remote_type(value)(self, value)
+            return proxy
         return value
 
 

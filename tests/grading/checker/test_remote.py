@@ -2,6 +2,7 @@
 a real kernel: student functions, classes, methods and operators used from the checker; the
 checker's own objects called back from the student's code; errors, prints, lies and hangs."""
 import time
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -58,6 +59,9 @@ def stash():
 
 def use_kept(x):
     return kept(x)
+
+def pair(node):
+    return [node, node]
 
 def step_each(parameters, lr):
     """sgd_step's shape: update the test's arrays in place, keep none of them."""
@@ -238,3 +242,34 @@ def test_the_tests_arrays_updated_in_place_and_dropped_are_updated_for_the_test(
 def test_a_students_object_has_a_type_named_as_their_class_in_their_module(channel):
     node = channel.request(op="global", name="Node")(1.0)
     assert isinstance(node, Remote) and type(node).__name__ == "Node" and type(node).__module__ == "__main__"
+
+
+def test_the_same_object_of_the_kernels_is_the_same_proxy(channel):
+    node = channel.request(op="global", name="Node")(1.0)
+    first, second = channel.request(op="global", name="pair")(node)
+    assert first is second is node  # a topological order's `order[-1] is root` holds in the checker too
+
+
+def test_the_tests_callback_may_use_the_students_objects_while_their_code_waits(channel):
+    """Nested both ways: the student's code calls the test's function, which calls the student's."""
+    double = channel.request(op="global", name="double")
+    assert channel.request(op="global", name="through")(lambda v: float(double(v)), 2.0) == 5.0
+
+
+def test_a_test_may_count_the_calls_of_a_students_method(channel):
+    """What chapter 5's training test does to Tensor.backward: the test's function in place of the
+    student's method, binding to the instance, calling the original back in the kernel."""
+    Node = channel.request(op="global", name="Node")
+    calls = []
+    original = Node.forward
+
+    def counted(self, x):
+        calls.append(self)
+        return original(self, x)
+
+    node = Node(3.0)
+    with mock.patch.object(Node, "forward", counted):
+        assert channel.request(op="global", name="through")(node.forward, 1.0) == 4.0
+    assert calls == [node]
+    node.forward(1.0)
+    assert len(calls) == 1  # the student's own method is back
