@@ -6,6 +6,7 @@ nbgrader_config.py composes them with nbgrader's, so `nbgrader autograde` and
   sanitize:  RestoreGradedCells (before DeduplicateIds), ScanStudentCode (after OverwriteCells)
   autograde: SandboxedExecute (in place of Execute), StderrIsNotFailure, LimitOutputSize
   feedback:  MarkUngradedAnswers (after GetGrades), DropCauseOutputs, HideHiddenTests, ShowFlags
+             (each a FeedbackPagePreprocessor: the HTML exporter's config fits them)
 """
 from autograde.grading.preprocessors.drop_cause_outputs import DropCauseOutputs
 from autograde.grading.preprocessors.hide_hidden_tests import HideHiddenTests

@@ -1,11 +1,11 @@
 """DropCauseOutputs: the cause codes a failed check records are for the instructor's report, not
 for the student's feedback page (where their empty output would show as an empty box)."""
-from nbgrader.preprocessors import NbGraderPreprocessor
+from autograde.grading.preprocessors.feedback_page import FeedbackPagePreprocessor
 
 from ...cause import MIME
 
 
-class DropCauseOutputs(NbGraderPreprocessor):
+class DropCauseOutputs(FeedbackPagePreprocessor):
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type == "code":

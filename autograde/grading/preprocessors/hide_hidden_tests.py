@@ -1,10 +1,10 @@
 """HideHiddenTests: feedback shows each test's result and message, never the hidden test code."""
 from nbgrader import utils
-from nbgrader.preprocessors import NbGraderPreprocessor
+from autograde.grading.preprocessors.feedback_page import FeedbackPagePreprocessor
 
 from autograde.grading.inspection import hidden
 
-class HideHiddenTests(NbGraderPreprocessor):
+class HideHiddenTests(FeedbackPagePreprocessor):
     """Feedback shows each test's result and message, never the hidden test code (neither the
     source nor the traceback lines that quote it)."""
 

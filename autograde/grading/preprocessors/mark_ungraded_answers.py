@@ -3,13 +3,13 @@ that its points are still to come (nbgrader's page would show it as 0)."""
 from nbformat.v4 import new_markdown_cell
 from nbgrader import utils
 from nbgrader.api import Gradebook, MissingEntry
-from nbgrader.preprocessors import NbGraderPreprocessor
+from autograde.grading.preprocessors.feedback_page import FeedbackPagePreprocessor
 
 NOTE = ("**Needs grading:** a person has not scored this answer yet; its {points:g} point(s) are not in "
         "the score above.")
 
 
-class MarkUngradedAnswers(NbGraderPreprocessor):
+class MarkUngradedAnswers(FeedbackPagePreprocessor):
 
     def preprocess(self, nb, resources):
         info = resources["nbgrader"]

@@ -1,13 +1,13 @@
 """ShowFlags: what the grader noticed, in a note at the top of the feedback."""
 from nbformat.v4 import new_markdown_cell
-from nbgrader.preprocessors import NbGraderPreprocessor
+from autograde.grading.preprocessors.feedback_page import FeedbackPagePreprocessor
 from traitlets import Unicode
 
 from autograde.grading.gradebook.flags import LEGEND, notebook_flags
 from autograde.grading.gradebook.records import read_record
 
 
-class ShowFlags(NbGraderPreprocessor):
+class ShowFlags(FeedbackPagePreprocessor):
     """Put the grader's flags in a note at the top of the feedback: from the submission's record
     when the pipeline graded it, else from the graded notebook (plain `nbgrader autograde`)."""
 

@@ -4,6 +4,7 @@ notebook out (as nbgrader tests its own). SandboxedExecute runs real kernels, in
 import json
 
 import pytest
+from nbconvert.exporters import HTMLExporter
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 from traitlets.config import Config
 
@@ -13,6 +14,7 @@ from autograde.grading.preprocessors import (
     DropCauseOutputs,
     HideHiddenTests,
     LimitOutputSize,
+    MarkUngradedAnswers,
     SandboxedExecute,
     ScanStudentCode,
     ShowFlags,
@@ -204,3 +206,9 @@ def test_memory_held_by_a_memory_bomb_is_released_for_the_next_cells(tmp_path):
     assert bombed.outputs[-1].ename == "MemoryError"
     assert after.outputs[0].text == "ok\n"  # the bomb's list, kept alive by its traceback, was let go
     assert codes(out) == ["M"]
+
+
+@pytest.mark.parametrize("step", [MarkUngradedAnswers, DropCauseOutputs, HideHiddenTests, ShowFlags])
+def test_the_feedback_pages_steps_take_the_html_exporters_config_without_a_warning(step, caplog):
+    step(config=HTMLExporter().default_config)  # as GenerateFeedback builds them
+    assert not [record for record in caplog.records if "not recognized" in record.getMessage()]
