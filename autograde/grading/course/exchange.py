@@ -15,8 +15,8 @@ command line, `python -m autograde`, the formgrader) finds the same one. `setup`
     readable only by who knows its name, a hash of the student's submission);
   * with `--exchange DIR` elsewhere (a machine shared by several users: students cannot reach the
     instructor's course folder), makes DIR that exchange and `<course>/exchange` a link to it;
-  * writes the students' side: a config for nbgrader's Assignment List (`c.Exchange.root`), by
-    default the environment's own `<sys.prefix>/etc/jupyter/nbgrader_config.py`, which every
+  * writes the students' side: a config for nbgrader's Assignment List (`c.Exchange.root` and the
+    course id), by default the environment's own `<sys.prefix>/etc/jupyter/nbgrader_config.py`, which every
     Jupyter started from this environment reads, whoever starts it and wherever;
   * makes the gradebook if there is none, with nbgrader's alembic stamp (and stamps one an earlier
     run left without it), and imports the roster, a CSV file with a column `id` and optionally
@@ -60,12 +60,14 @@ INBOUND_MODE = 0o2733    # students drop submissions in, cannot list each other'
 FEEDBACK_MODE = 0o711    # a page is found by its hashed name only
 
 STUDENT_CONFIG = """{mark} for the course {course_id}: where nbgrader's
-# Assignment List finds released assignments and feedback. Every Jupyter started from this
-# environment reads this file. {variable}, when set, wins (as in the course's own config).
+# Assignment List and a student's `nbgrader fetch_assignment` find released assignments and
+# feedback, and which course they are. Every Jupyter started from this environment reads this
+# file. {variable}, when set, wins (as in the course's own config).
 import os
 
 c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
 c.Exchange.root = os.environ.get("{variable}") or {root!r}
+c.CourseDirectory.course_id = {course_id!r}
 """
 
 

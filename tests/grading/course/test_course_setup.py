@@ -245,3 +245,21 @@ def test_a_release_opens_unmodified_and_goes_round_the_exchange(course, tmp_path
         os.chdir(here)
     [fetched] = (student / ASSIGNMENT / "feedback").glob("*/chain_rule.html")
     assert "could not be graded" in fetched.read_text()
+
+
+def test_a_students_plain_nbgrader_finds_the_course_from_the_config_setup_wrote(course, tmp_path):
+    """`nbgrader fetch_assignment` and `list` as a student types them, with nothing but the students'
+    config: it names the exchange and the course, so no "No course id specified"."""
+    etc = tmp_path / "etc" / "jupyter"
+    setup(course, student_config=str(etc / "nbgrader_config.py"))
+    run(ReleaseAssignment, exchange_config(course))
+    student = tmp_path / "alice"
+    student.mkdir()
+    env = {**os.environ, "JUPYTER_CONFIG_PATH": str(etc), "HOME": str(tmp_path)}
+    nbgrader = [sys.executable, "-m", "nbgrader"]
+    listed = subprocess.run(nbgrader + ["list"], cwd=student, env=env, capture_output=True, text=True)
+    assert listed.returncode == 0 and ASSIGNMENT in listed.stdout + listed.stderr, listed.stderr
+    fetched = subprocess.run(nbgrader + ["fetch_assignment", ASSIGNMENT], cwd=student, env=env,
+                             capture_output=True, text=True)
+    assert fetched.returncode == 0, fetched.stderr
+    assert (student / ASSIGNMENT / "chain_rule.ipynb").is_file()
