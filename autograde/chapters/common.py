@@ -38,10 +38,10 @@ def reference_pieces(references, *functions, namespace=None, keep=()):
 
     A student's function looks up the other functions it calls when it runs, in its module's
     globals: `namespace` (normally the notebook's globals()) and the __globals__ of the given
-    `functions`. With the references there, a mistake in an earlier exercise is not counted again
+    `functions` (of a class's methods, for a class). With the references there, a mistake in an earlier exercise is not counted again
     in a later one. patch.dict puts each namespace back as it was, even when the check fails.
     """
-    spaces = [namespace, *(getattr(function, "__globals__", None) for function in functions)]
+    spaces = [namespace, *(getattr(function, "__globals__", None) for function in _with_methods(functions))]
     unique = {id(space): space for space in spaces if isinstance(space, dict)}
     with contextlib.ExitStack() as stack:
         # graded by the trusted checker, the notebook's names live in the student's kernel: swapped there
@@ -54,6 +54,15 @@ def reference_pieces(references, *functions, namespace=None, keep=()):
             if swapped:
                 stack.enter_context(patch.dict(space, swapped))
         yield
+
+
+def _with_methods(objects):
+    """The functions among `objects`, and the methods of the classes among them."""
+    for obj in objects:
+        if isinstance(obj, type):
+            yield from (value for value in vars(obj).values() if callable(value))
+        else:
+            yield obj
 
 
 def staged_softmax_torch(z):

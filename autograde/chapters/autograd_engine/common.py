@@ -1,7 +1,6 @@
 """What the checks of chapter 5 share: running student code, reading what it made, and naming mistakes."""
 import contextlib
 import sys
-from unittest.mock import patch
 
 import numpy as np
 
@@ -125,31 +124,6 @@ def with_context(check, *lines, unless=None):
         unless = unless or {}
         extra = "\n".join(line for line in lines if line and unless.get(line, "\0") not in str(exc))
         raise EngineFailed(f"{exc}\n{extra}" if extra else str(exc)) from None
-
-
-@contextlib.contextmanager
-def in_place_of(namespace, references, *functions):
-    """The grader's `references` ({name: right version}) in place of the notebook's names while the
-    block runs, in `namespace` and in the globals of `functions` (where a student's method looks up
-    the helpers it calls): a mistake in an earlier exercise then costs points once, in its own test.
-    Everything is put back afterwards, also when the check fails."""
-    spaces = [namespace, *(getattr(f, "__globals__", None) for f in _functions(functions))]
-    unique = {id(space): space for space in spaces if isinstance(space, dict)}
-    with contextlib.ExitStack() as stack:
-        for space in unique.values():
-            swapped = {name: ref for name, ref in references.items() if name in space}
-            if swapped:
-                stack.enter_context(patch.dict(space, swapped))
-        yield
-
-
-def _functions(objects):
-    """The functions among `objects`, and the methods of the classes among them."""
-    for obj in objects:
-        if isinstance(obj, type):
-            yield from (value for value in vars(obj).values() if callable(value))
-        else:
-            yield obj
 
 
 def reject_grader_code(answer, name):

@@ -16,10 +16,11 @@ import torch
 
 from ...arrays import as_float64
 from ...check import check_gradient, check_value
+from ..common import reference_pieces
 from ...reference import torch_grads
 from . import engine
 from .common import (
-    EngineFailed, agrees, compare, in_place_of, read, reject_grader_code, running, tolerance, verified, with_context,
+    EngineFailed, agrees, compare, read, reject_grader_code, running, tolerance, verified, with_context,
 )
 
 REDUCE = ("  (Every test of the Tensor reduces its result to one number with (out * G).sum(), G a fixed array, "
@@ -156,7 +157,7 @@ def check_basics(Tensor, rng, shape):
 
 def unbroadcast_in_place(namespace, Tensor):
     """The grader's unbroadcast in place of the student's while Tensor is tested."""
-    return in_place_of(namespace, {"unbroadcast": engine.unbroadcast}, Tensor)
+    return reference_pieces({"unbroadcast": engine.unbroadcast}, Tensor, namespace=namespace)
 
 
 # --- exercise 3a: elementwise operations, with broadcasting ------------------------------------------------

@@ -11,8 +11,9 @@ from unittest.mock import patch
 import numpy as np
 
 from ...arrays import as_float64
+from ..common import reference_pieces
 from . import engine
-from .common import EngineFailed, describe, in_place_of, reject_grader_code, running, verified
+from .common import EngineFailed, describe, reject_grader_code, running, verified
 from .tensors import Case, check_basics, randn, run_case, unbroadcast_in_place
 
 MIN_ACCURACY = 0.93
@@ -199,7 +200,7 @@ def check_train_mlp(train_mlp, Tensor, seed=0, hidden=32, namespace=None, min_ac
         print("Your Tensor gets this network's gradients wrong on a batch, so this test trains your train_mlp on "
               f"the grader's Tensor (the Tensor tests count that mistake). What was wrong: {problem}")
     references = {} if own else {"Tensor": engine.Tensor, "unbroadcast": engine.unbroadcast}
-    with in_place_of(namespace, references, train_mlp), counting_backward(used) as calls:
+    with reference_pieces(references, train_mlp, namespace=namespace), counting_backward(used) as calls:
         start = time.perf_counter()
         with running(f"train_mlp(x_train, y_train, hidden={hidden}, seed={seed})"
                      + ("" if own else " on the grader's Tensor")):
