@@ -214,8 +214,55 @@ class CheckerProxy:
             return CheckerMethod(self._agent, self._callback, name)
         return self._agent.ask(op="getattr", target=self._callback, name=name)
 
+    def __setattr__(self, name, value):
+        self._agent.ask(op="setattr", target=self._callback, name=name, value=value)
+
+    def _apply(self, function, *args):
+        return self._agent.ask(op="apply", function=function, args=list(args))
+
     def __repr__(self):
         return f"<the test's {self._callback.name or self._callback.kind}>"
+
+    __array_ufunc__ = None  # numpy defers to this class's reflected operators
+
+    def __len__(self):
+        return self._apply("len", self)
+
+    def __bool__(self):
+        return self._apply("bool", self) is True
+
+    def __float__(self):
+        return float(self._apply("float", self))
+
+    def __getitem__(self, key):
+        return self._apply("getitem", self, key)
+
+    def __setitem__(self, key, value):
+        self._apply("setitem", self, key, value)
+
+    def __iter__(self):
+        return iter(self._apply("list", self))
+
+
+def _binary(function):
+    def forward(self, other):
+        return self._apply(function, self, other)
+
+    def reflected(self, other):
+        return self._apply(function, other, self)
+    return forward, reflected
+
+
+# the test's objects (chapter 5's reference Tensor) take the student's code's operators, in the checker
+for _function in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul"):
+    _forward, _reflected = _binary(_function)
+    setattr(CheckerProxy, f"__{_function}__", _forward)
+    setattr(CheckerProxy, f"__r{_function}__", _reflected)
+for _function in ("lt", "le", "gt", "ge", "eq", "ne"):
+    setattr(CheckerProxy, f"__{_function}__", _binary(_function)[0])
+for _function in ("neg", "pos", "abs"):
+    setattr(CheckerProxy, f"__{_function}__", lambda self, _f=_function: self._apply(_f, self))
+CheckerProxy.__hash__ = object.__hash__
 
 
 class CheckerMethod:

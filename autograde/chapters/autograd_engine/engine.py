@@ -20,6 +20,9 @@ def _tensor(x):
 
 class Tensor:
     __array_ufunc__ = None
+    # what a student's training loop assigns (p.grad = ..., p.data = ...) when the trusted checker
+    # lends it this Tensor (grading/checker/remote.py lets the student's code set nothing else)
+    student_settable = ("data", "grad")
 
     def __init__(self, data, inputs=(), step=None):
         self.data = np.array(data, dtype=np.float64)

@@ -20,7 +20,7 @@ from queue import Empty
 import numpy as np
 
 from autograde import wire
-from autograde.agent import ASKING, DONE, describe
+from autograde.agent import ASKING, DONE, FUNCTIONS, describe
 from autograde.grading.checker.proxies import Remote, raised, remote_type
 
 INSTALL = "import autograde.agent as _agent_module\n__autograde_agent__ = _agent_module.Agent(get_ipython().user_ns)\n" \
@@ -191,8 +191,8 @@ class Channel:
         try:
             request = wire.loads(message)
             self.synced(request.get("sync", []))
-            target = self.local.get(request["target"].number)
-            if target is None:
+            target = self.local.get(request["target"].number) if "target" in request else None
+            if target is None and request["op"] != "apply":
                 raise LookupError("the test's object is no longer available to your code")
             if request["op"] == "call":
                 if "name" in request:  # one of its methods, named in its callback
@@ -200,6 +200,10 @@ class Channel:
                 result = target(*self.imported(request["args"]), **self.imported(request["kwargs"]))
             elif request["op"] == "getattr" and not request["name"].startswith("_"):
                 result = getattr(target, request["name"])
+            elif request["op"] == "setattr" and request["name"] in getattr(type(target), "student_settable", ()):
+                result = setattr(target, request["name"], self.imported(request["value"]))  # not the test's records
+            elif request["op"] == "apply" and request["function"] in FUNCTIONS:  # an operator
+                result = FUNCTIONS[request["function"]](*self.imported(request["args"]))
             else:
                 raise ValueError("not a question the checker answers")
             return wire.dumps({"value": self.exported(result)})

@@ -60,6 +60,15 @@ def stash():
 def use_kept(x):
     return kept(x)
 
+def lend(box):
+    box.grad = 5
+    try:
+        box.record = "forged"
+        refused = None
+    except Exception as error:
+        refused = type(error).__name__
+    return [(box + 1).value, (2 * box).value, (-box).value, box.grad, refused]
+
 def pair(node):
     return [node, node]
 
@@ -273,3 +282,26 @@ def test_a_test_may_count_the_calls_of_a_students_method(channel):
     assert calls == [node]
     node.forward(1.0)
     assert len(calls) == 1  # the student's own method is back
+
+
+class Box:
+    """A test's object lent to the student's code (as chapter 5 lends its Tensor)."""
+    student_settable = ("grad",)
+
+    def __init__(self, value):
+        self.value, self.grad, self.record = value, 0, "kept"
+
+    def __add__(self, other):
+        return Box(self.value + (other.value if isinstance(other, Box) else other))
+
+    def __rmul__(self, other):
+        return Box(other * self.value)
+
+    def __neg__(self):
+        return Box(-self.value)
+
+
+def test_the_students_code_uses_a_tests_object_with_operators_and_sets_only_what_it_may(channel):
+    box = Box(3.0)
+    assert channel.request(op="global", name="lend")(box) == [4.0, 6.0, -3.0, 5, "ValueError"]
+    assert box.grad == 5 and box.record == "kept"  # the test's own records are not the student's to set
