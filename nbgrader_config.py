@@ -95,4 +95,8 @@ c.GenerateFeedback.preprocessors = [
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 
+# Every page rendered as HTML (feedback, the formgrader) draws its maths without a network: MathML,
+# not MathJax from a CDN.
+c.HTMLExporter.preprocessors = ["autograde.grading.preprocessors.MathAsMathML"]
+
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".*"]

@@ -284,6 +284,13 @@ def student_reads_feedback(page, lab, shots, name):
     return text
 
 
+def drawn_formulas(page):
+    """(formulas on the open feedback page, how many of the first 20 the browser drew with a size)."""
+    formulas = page.frame_locator(".jp-HTMLViewer:not(.lm-mod-hidden) iframe").locator("math")
+    boxes = [formulas.nth(i).bounding_box() for i in range(min(formulas.count(), 20))]
+    return formulas.count(), sum(1 for box in boxes if box and box["width"] > 0 and box["height"] > 0)
+
+
 # --- the term -------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -379,6 +386,7 @@ def term(tmp_path_factory):
                 page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
                 seen[student]["feedback"] = student_reads_feedback(
                     page, next(lab for lab in labs if lab.name == student), shots, student)
+                seen[student]["formulas"] = drawn_formulas(page)
                 page.context.close()
             lap("feedback")
             browser.close()
@@ -455,3 +463,7 @@ def test_grades_and_feedback(term):
     for page in (term["alice"]["feedback"], bob_page):
         leaked = [line for line in hidden_test_lines() if line in page]
         assert not leaked, f"hidden test code in the feedback: {leaked[:3]}"
+    for student in STUDENTS:  # the maths drawn by the browser, with no MathJax from the network
+        count, drawn = term[student]["formulas"]
+        assert count > 10 and drawn >= 10, term[student]["formulas"]  # (those in a closed hint have no size)
+        assert "$\\frac" not in term[student]["feedback"] and "\\partial" not in term[student]["feedback"]
