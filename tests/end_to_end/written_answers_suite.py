@@ -51,6 +51,9 @@ class WrittenAnswersSuite:
         generate(course, [self.assignment], [student])
         page = html.unescape(next((course / "feedback" / student / self.assignment).glob("*.html")).read_text())
         assert page.count("Needs grading:") == len(written)
+        # the table of contents and each answer's header say so too, never "Score: 0.0"
+        assert page.count("Written response</a> (Score: needs grading /") == len(written)
+        assert page.count("Score: needs grading /") == 2 * len(written)
 
         points = {}
         with Gradebook(db_url(course)) as gb:
