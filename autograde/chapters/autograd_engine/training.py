@@ -11,6 +11,7 @@ from unittest.mock import patch
 import numpy as np
 
 from ...arrays import as_float64
+from ...wire import given
 from ..common import reference_pieces
 from . import engine
 from .common import EngineFailed, describe, reject_grader_code, running, verified
@@ -204,7 +205,7 @@ def check_train_mlp(train_mlp, Tensor, seed=0, hidden=32, namespace=None, min_ac
         start = time.perf_counter()
         with running(f"train_mlp(x_train, y_train, hidden={hidden}, seed={seed})"
                      + ("" if own else " on the grader's Tensor")):
-            params = train_mlp(X_train.copy(), y_train.copy(), hidden=hidden, seed=seed)
+            params = train_mlp(given(X_train), given(y_train), hidden=hidden, seed=seed)
         seconds = time.perf_counter() - start
     W = read_params(params, hidden)
     if calls[0] == 0:

@@ -236,6 +236,8 @@ class Channel:
     def _exported(self, value):
         if isinstance(value, Remote):
             return object.__getattribute__(value, "_handle")
+        if isinstance(value, np.ndarray) and wire.is_given(value):
+            return value
         if isinstance(value, np.ndarray):
             number = self.theirs.number_of(value)
             if number is not None:

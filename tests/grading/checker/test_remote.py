@@ -305,3 +305,13 @@ def test_the_students_code_uses_a_tests_object_with_operators_and_sets_only_what
     box = Box(3.0)
     assert channel.request(op="global", name="lend")(box) == [4.0, 6.0, -3.0, 5, "ValueError"]
     assert box.grad == 5 and box.record == "kept"  # the test's own records are not the student's to set
+
+
+def test_an_array_given_to_the_students_code_is_theirs_and_not_tracked(channel):
+    from autograde import wire
+    data = wire.given(np.zeros(3))
+    assert channel.request(op="global", name="nudged_sum")(lambda v: 0.0, data) == [0.0, 0.0]
+    assert not channel.own.arrays  # sent as plain numbers: nothing to look for changes in
+    tracked = np.zeros(3)
+    channel.request(op="global", name="nudged_sum")(lambda v: 0.0, tracked)
+    assert list(channel.own.arrays.values())[0] is tracked
