@@ -130,8 +130,9 @@ def shape_diagnosis(got_shape, expected_shape, is_gradient=True):
         if not is_gradient:
             return "shape", f"axis {axes[0] if len(axes) == 1 else axes} should have been reduced (a sum or a mean over it)."
         return "broadcast_not_summed", (
-            f"the variable was broadcast in the forward pass, so its gradient must be summed over the "
-            f"broadcast axis (axis={axes[0] if len(axes) == 1 else axes}), e.g. `db = dy.sum(axis=0)`."
+            "the variable was broadcast in the forward pass (repeated along an axis its own shape does not "
+            "have), so its gradient must be summed over the broadcast axis: a gradient has the shape of its "
+            "variable, and each copy passed on a share of it."
         )
     if _broadcasts_to(got_shape, expected_shape):
         return "shape", "an axis was summed (or averaged) away that should stay in the gradient."

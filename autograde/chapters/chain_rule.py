@@ -154,10 +154,11 @@ def check_quadratic_form_grad(quadratic_form_grad, seed, n, column=False, v=1.0)
     x, W = randn(seed, *shape), randn(seed + 1, n, n)  # W is not symmetric
     ref = torch_grads(lambda x, W: v * (x.reshape(-1) @ W @ x.reshape(-1)), dict(x=x, W=W))["x"]
     flat = x.reshape(-1)
-    one_side = "x^T W x uses x on both sides, so the gradient has two terms: (W + W^T) x, not only {}."
+    one_side = ("this is {} alone: x^T W x uses x in two places, left and right of W, and its gradient has "
+                "one term per place (the product rule); this is the term of only one of them.")
     mistakes = {
-        "this is 2 W x, right only for a symmetric W: x^T W x uses W from both sides, "
-        "so the gradient is (W + W^T) x.": (2 * v * W @ flat).reshape(shape),
+        "this is 2 W x, right only for a symmetric W (the tests use one that is not): the two places x "
+        "appears in x^T W x give two different terms unless W equals its transpose.": (2 * v * W @ flat).reshape(shape),
         one_side.format("W x"): (v * W @ flat).reshape(shape),
         one_side.format("W^T x"): (v * W.T @ flat).reshape(shape),
     }
@@ -170,9 +171,10 @@ def check_matvec_vjp(matvec_vjp, seed, m, n):
     ref = torch_grads(lambda x: torch.as_tensor(W) @ x, dict(x=x), upstream=v)["x"]
     # The classic slip: J where J^T belongs. Only a square W lets it through the shape check.
     mistakes = {
-        "this is W v = J v, the Jacobian J = W used where its transpose belongs: y.backward(v) computes "
-        "the vector-Jacobian product J^T v = W^T v (a sum over the outputs i, down the columns of W). "
-        "With a square W both have the right shape; only the values tell them apart.": Mistake(W @ v, "transposed"),
+        "this is the Jacobian times v, the Jacobian used where its transpose belongs: y.backward(v) computes "
+        "a vector-Jacobian product, v multiplied by the Jacobian from the other side (a sum over the outputs "
+        "i, not over the inputs). With a square W both have the right shape; only the values tell them "
+        "apart.": Mistake(W @ v, "transposed"),
     } if m == n else {}
     got = call(matvec_vjp, W, v)
     check_gradient("matvec_vjp", got, ref, known_mistakes=mistakes)
@@ -185,7 +187,7 @@ def check_broadcast_add_vjp(broadcast_add_vjp, seed, m, n):
     if m != n and np.shape(got) == (m,):
         raise GradientMismatch(
             f"broadcast_add_vjp has shape ({m},), expected ({n},): it was summed over the wrong axis. "
-            "b is repeated down the rows (axis 0), so sum over axis 0: v.sum(axis=0).",
+            "b is repeated down the rows: sum over the axis along which it was repeated.",
             cause="broadcast_not_summed",
         )
     check_gradient("broadcast_add_vjp", got, ref, batch_size=m)

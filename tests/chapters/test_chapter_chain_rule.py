@@ -103,7 +103,7 @@ def test_flipped_kernel_and_mean_loss_are_named(master):
 
 
 def test_one_sided_quadratic_form_is_named():
-    fails_with("not only W x", grader.check_quadratic_form_grad, lambda x, W, v=1.0: v * W @ x, 0, 4)
+    fails_with("this is W x alone", grader.check_quadratic_form_grad, lambda x, W, v=1.0: v * W @ x, 0, 4)
 
 
 @pytest.mark.parametrize("seed, n", [(0, 2), (81, 4)])  # the visible case and the hidden square one

@@ -427,7 +427,7 @@ MORE_MISTAKES = {
     "dlogits_q_minus_p": (
         [Replace("smoothed_nll", "(np.exp(logp) - smooth_targets(target, K, alpha)) / N",
                  "(smooth_targets(target, K, alpha) - np.exp(logp)) / N")],
-        "test_smoothed_nll_grad", "the sign is flipped"),
+        "test_smoothed_nll_grad", "sign flipped"),
     "loss_summed_not_averaged": (
         [Replace("smoothed_nll", "-(q * log_softmax(logits)).sum() / len(q)", "-(q * log_softmax(logits)).sum()")],
         "test_smoothed_nll", "a mean over the batch needs a 1/N"),

@@ -186,11 +186,11 @@ MISTAKES = {  # id: (edits of the right answer, the check that must reject it, p
         lambda ns: grader.check_relu(ns["ReLU"], seed=2, shape=(3, 4)), "another layer"),
     "sigmoid without (1 - s)": (
         [Replace("activations", "return dy * self.out * (1 - self.out)", "return dy * self.out")],
-        lambda ns: grader.check_sigmoid(ns["Sigmoid"], seed=2, shape=(3, 4)), "(1 - s) is missing"),
+        lambda ns: grader.check_sigmoid(ns["Sigmoid"], seed=2, shape=(3, 4)), "a factor of sigmoid's derivative is missing"),
     "tanh derivative at the input": (
         [Replace("activations", "self.out = np.tanh(x)\n", "self.out = np.tanh(x)\n        self.x = x\n"),
          Replace("activations", "return dy * (1 - self.out ** 2)", "return dy * (1 - self.x ** 2)")],
-        lambda ns: grader.check_tanh(ns["Tanh"], seed=2, shape=(3, 4)), "uses the input"),
+        lambda ns: grader.check_tanh(ns["Tanh"], seed=2, shape=(3, 4)), "evaluated at the input"),
     "tanh without the square": (
         [Replace("activations", "return dy * (1 - self.out ** 2)", "return dy * (1 - self.out)")],
         lambda ns: grader.check_tanh(ns["Tanh"], seed=2, shape=(3, 4)), "square is missing"),
@@ -204,7 +204,7 @@ MISTAKES = {  # id: (edits of the right answer, the check that must reject it, p
         "summed over the batch"),
     "one-hot not subtracted": (
         [Replace("softmax_ce", "        dlogits[np.arange(n), self.target] -= 1\n", "")],
-        lambda ns: grader.check_softmax_cross_entropy(ns["SoftmaxCrossEntropy"], seed=0, n=5, k=4), "one-hot"),
+        lambda ns: grader.check_softmax_cross_entropy(ns["SoftmaxCrossEntropy"], seed=0, n=5, k=4), "the target's direct part is missing"),
     "Sequential.backward in forward order": (
         [Replace("sequential", "for layer in reversed(self.layers):", "for layer in self.layers:")],
         lambda ns: grader.check_sequential(ns["Sequential"], ns["sgd_step"], seed=0, n=3, d=4), "forward order"),
@@ -243,10 +243,10 @@ MISTAKES = {  # id: (edits of the right answer, the check that must reject it, p
         [Replace("manual_backward", 'dh1 * (c["h1_preact"] > 0)', "dh1")], every_intermediate, "ReLU gate"),
     "sigmoid factor missing in manual_backward": (
         [Replace("manual_backward", 'c["h2"] * (1 - c["h2"]) * dh2', 'c["h2"] * dh2')],
-        every_intermediate, "(1 - h2) is missing"),
+        every_intermediate, "a factor of sigmoid's local gradient is missing"),
     "penalty gradient lam W": (
         [Replace("manual_backward", '+ 2 * c["lam"] * c["W1"]', '+ c["lam"] * c["W1"]')],
-        every_intermediate, "d(lam * sum w**2)/dw = 2 lam w"),
+        every_intermediate, "half what it should be"),
     "every log-probability in the loss": (
         [Replace("manual_backward", 'dlogprobs[np.arange(N), c["y"]] = -1.0 / N', "dlogprobs[:] = -1.0 / N")],
         every_intermediate, "only the target class"),
@@ -389,7 +389,7 @@ WRONG_NETWORKS = {  # id: (edits of the right answer, phrases of the message, wh
         ["layer 1 (ReLU): dx returned by backward", "the gradient passes where the input was negative"]),
     "tanh without the square": (
         [Replace("activations", "return dy * (1 - self.out ** 2)", "return dy * (1 - self.out)")],
-        ["layer 3 (Tanh): dx returned by backward", "the square is missing"]),
+        ["layer 3 (Tanh): dx returned by backward", "a square is missing"]),
     "db averaged": (
         [Replace("linear", "self.db = dy.sum(axis=0)", "self.db = dy.mean(axis=0)")],
         ["layer 6 (Linear).db", "1/N too many"]),

@@ -11,6 +11,7 @@ classes by the pipeline (nbgrader's autograde in two workers, forked kernels), w
 shows gives the same scores.
 """
 import html
+import re
 
 import nbformat
 import pytest
@@ -95,6 +96,24 @@ class GradingSuite:
             text = html.unescape(page.read_text())
             for cell, phrase in variant.loses.items():
                 assert phrase in text, f"{variant.name}: feedback lacks {phrase!r} for {cell}"
+
+    def test_no_failure_message_states_a_graded_answer(self, graded):
+        """Every message a check gave the sample class names the slip, never the right expression:
+        the patterns of test_no_answers_in_text.FORBIDDEN, on the errors' text (where an entry is
+        named, `dW1[1, 0]`, is a place, not an expression)."""
+        from test_no_answers_in_text import FORBIDDEN, compile_pattern, normalise
+
+        assignment, workdir, _ = graded
+        patterns = [compile_pattern(p) for exercise in FORBIDDEN[assignment].values() for p in exercise]
+        stated = set()
+        for variant in variants(assignment):
+            nb = nbformat.read(notebook_path(workdir, "autograded", assignment, variant.name), as_version=4)
+            for output in (out for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs):
+                if output.get("output_type") == "error":
+                    text = normalise(re.sub(r"\w+\[[\d, ]+\]", "ENTRY", output.get("evalue", "")))
+                    stated |= {(variant.name, text[max(0, m.start() - 60):m.end() + 20])
+                               for m in filter(None, (pattern.search(text) for pattern in patterns))}
+        assert not stated, sorted(stated)[:5]
 
 
 def cell_messages(workdir, assignment, student):

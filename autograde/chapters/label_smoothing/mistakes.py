@@ -46,24 +46,22 @@ NLL_MEAN_OVER_ALL = (
 NLL_NOT_SMOOTHED = "this is the plain NLL (alpha = 0): the loss must use the smoothed targets q."
 
 DALPHA_SIGN = (
-    "the sign of dalpha is flipped. dL/dalpha = mean over the batch of log p_y - (1/(K-1)) * "
-    "sum_{j != y} log p_j: raising alpha moves weight from -log p_y (small once the model is any "
-    "good) to the -log p_j of the wrong classes (large), so the loss goes UP and dalpha > 0."
+    "the sign of dalpha is flipped: raising alpha moves weight from -log p_y (small once the model "
+    "is any good) to the -log p_j of the wrong classes (large), so the loss goes UP as alpha grows."
 )
 DALPHA_TRUE_WEIGHT = (
-    "dalpha misses the true class's term: its weight 1 - alpha also depends on alpha, and "
-    "contributes -(-log p_y) = log p_y per example."
+    "dalpha misses the true class's term: its weight in q depends on alpha too."
 )
 DALPHA_OVER_K = (
-    "dalpha uses 1/K for the wrong classes; their weight is alpha / (K - 1), so the term is "
-    "-(1/(K-1)) * sum_{j != y} log p_j."
+    "dalpha used 1/K for the wrong classes: their weight is alpha / (K - 1) (the convention), and "
+    "that is what to differentiate by alpha."
 )
 DALPHA_WITH_TRUE_CLASS = (
-    "dalpha averages log p over all K classes; the average belongs to the K - 1 WRONG classes only: "
-    "log p_y - (1/(K-1)) * sum_{j != y} log p_j."
+    "dalpha averages log p over all K classes: alpha is shared among the K - 1 WRONG classes only, "
+    "and the true class's weight enters on its own."
 )
 DLOGITS_ONE_HOT = (
-    "dlogits = (p - e_y) / N uses the one-hot target; with smoothing it is (p - q) / N, q the smoothed target."
+    "dlogits uses the one-hot target: with smoothing, what the loss compares p with is q, the smoothed target."
 )
 
 
@@ -72,7 +70,7 @@ def nll_grad_mistakes(logits, target, alpha):
     dlogits, dalpha = {}, {DALPHA_SIGN: -ref_smoothed_nll_grad(logits, target, alpha)[1]}
     for description, share, weight in TARGET_MISTAKES[:3]:
         dz, da = ref_smoothed_nll_grad(logits, target, alpha, wrong_share=share, true_weight=weight)
-        dlogits[f"dlogits = (p - q) / N with the wrong q: {description}"] = dz
+        dlogits[f"dlogits used the wrong smoothed target: {description}"] = dz
         if description == WEIGHT_ONE:
             dalpha[DALPHA_TRUE_WEIGHT] = da
         if description == ALPHA_OVER_K:
@@ -80,7 +78,8 @@ def nll_grad_mistakes(logits, target, alpha):
     logp = torch.log_softmax(torch.as_tensor(as_float64(logits)), -1).numpy()
     K = logits.shape[-1]
     q = ref_smooth_targets(target, K, alpha)
-    dlogits["dlogits = q - p: the sign is flipped (d(-log p_i)/dz = p - e_i, so dL/dz = (p - q) / N)."] = \
+    dlogits["dlogits has its sign flipped: the loss falls as the logit of a class the target wants more "
+            "of rises."] = \
         (q - np.exp(logp)) / len(q)
     dlogits[DLOGITS_ONE_HOT] = ref_smoothed_nll_grad(logits, target, 0.0)[0]
     is_target = np.arange(K) == np.asarray(target)[:, None]

@@ -84,28 +84,28 @@ def _softmax(g):
 UNROLLED_MISTAKES = {
     "greedy": (
         "the derivative of theta_t was carried without its effect on the next gradient: the training "
-        "gradient at step t depends on alpha directly (through q) AND through theta_t (through the logits). "
-        "The logits' derivative x dW_t^T + db_t must go through the softmax's derivative into the gradient's."
+        "gradient at step t depends on alpha directly (through q) AND through theta_t (through the logits); "
+        "the second path is missing."
     ),
     "not_centred": (
-        "the softmax's derivative along dg lacks its second term: the denominator sum_j exp(g_j) changes too, "
-        "so dp = p * (dg - sum_k p_k dg_k), not p * dg."
+        "the softmax's derivative along dg lacks its second term: the denominator sum_j exp(g_j) changes "
+        "too (chapter 2's softmax VJP)."
     ),
     "dq_over_K": (
-        "dq/dalpha used 1/K for the wrong classes; their weight is alpha / (K - 1), so dq/dalpha is -1 on the "
-        "true class and 1 / (K - 1) on each other one."
+        "dq/dalpha used 1/K for the wrong classes: their weight is alpha / (K - 1); differentiate q's "
+        "definition by alpha, class by class."
     ),
     "dq_sign": (
-        "the derivative of the logit gradient (p - q) / N has the wrong sign on its q part: it is "
-        "(dp - dq/dalpha) / N."
+        "the derivative of the logit gradient has the wrong sign on its q part: the logit gradient "
+        "subtracts q."
     ),
     "no_mean": (
-        "the derivative of the logit gradient misses the 1/N of the mean: the logit gradient is (p - q) / N, "
-        "so its derivative is (dp - dq/dalpha) / N."
+        "the derivative of the logit gradient misses the 1/N of the mean: the logit gradient is a mean "
+        "over the batch, and so is its derivative."
     ),
     "tangent_climbs": (
-        "the parameters' derivative took its step uphill: theta_{t+1} = theta_t - lr * grad, so "
-        "dtheta_{t+1} = dtheta_t - lr * d(grad)/dalpha, with the same minus."
+        "the parameters' derivative took its step uphill: differentiate the update step itself, its "
+        "minus sign included."
     ),
     "no_bias_tangent": (
         "the bias's derivative was left at 0: b_t depends on alpha as much as W_t does; carry db_t along "

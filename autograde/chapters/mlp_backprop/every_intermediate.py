@@ -50,26 +50,28 @@ def every_intermediate_mistakes(inputs, values, grads, lam):
     mistakes = {}
     for W in ("W1", "W2", "W3"):
         mistakes[W] = {
-            f"the L2 penalty's gradient 2 * lam * {W} is missing: {W} is used twice (in its layer and in "
-            f"the penalty), so d{W} is the sum of both paths.": grads[W] - 2 * lam * inputs[W],
-            f"the penalty's gradient is 2 * lam * {W}: d(lam * sum w**2)/dw = 2 lam w.": grads[W] - lam * inputs[W],
+            f"the L2 penalty's gradient is missing: {W} is used twice (in its layer and in the penalty), "
+            f"so d{W} is the sum of the gradients along both paths.": grads[W] - 2 * lam * inputs[W],
+            f"the penalty's part of d{W} is half what it should be: differentiate lam * w**2 by w.":
+                grads[W] - lam * inputs[W],
         }
     n = len(inputs["y"])
     mistakes["logprobs"] = {
-        "only the target class's log-probability enters the loss: dlogprobs is -1/N at [i, y[i]] "
-        "and 0 elsewhere.": -np.ones_like(grads["logprobs"]) / n,
+        "dlogprobs is nonzero for every class: only the target class's log-probability enters the "
+        "loss, so the other classes' log-probabilities get no gradient.": -np.ones_like(grads["logprobs"]) / n,
     }
     mistakes["counts"] = {
-        "only the path through probs reached counts: counts is also summed into counts_sum, so add "
-        "that path too (dcounts += dcounts_sum).": grads["probs"] * values["counts_sum_inv"],
-        "only the path through counts_sum reached counts: add the path through probs "
-        "(counts_sum_inv * dprobs).": np.broadcast_to(grads["counts_sum"], grads["counts"].shape),
+        "only the path through probs reached counts: counts is also summed into counts_sum, and the "
+        "gradient along that path is missing.": grads["probs"] * values["counts_sum_inv"],
+        "only the path through counts_sum reached counts: the gradient along the path through probs "
+        "is missing.": np.broadcast_to(grads["counts_sum"], grads["counts"].shape),
     }
     mistakes["h2_preact"] = {
-        "sigmoid's local gradient is h2 * (1 - h2); the factor (1 - h2) is missing.": grads["h2"] * values["h2"],
+        "a factor of sigmoid's local gradient is missing (write sigmoid's derivative with its output "
+        "h2).": grads["h2"] * values["h2"],
     }
     mistakes["h1_preact"] = {
-        "the ReLU gate is missing: dh1_preact = dh1 * (h1_preact > 0).": grads["h1"],
+        "the ReLU gate is missing: no gradient flows back where ReLU was flat.": grads["h1"],
     }
     return mistakes
 

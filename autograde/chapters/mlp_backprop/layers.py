@@ -21,11 +21,11 @@ def targets(array):
 
 
 def with_hint(hint, check, *args, **kwargs):
-    """Run a check; if it fails, add a line reminding how the right answer is built."""
+    """Run a check; if it fails, add a line with the principle that leads to the answer (not the answer)."""
     try:
         check(*args, **kwargs)
     except GradientMismatch as exc:
-        raise GradientMismatch(f"{exc}\n  reminder: {hint}") from None
+        raise GradientMismatch(f"{exc}\n  to think about: {hint}") from None
 
 
 # --- 1. Linear -----------------------------------------------------------------------------------
@@ -34,8 +34,10 @@ def linear_mistakes(x, W, dy):
     """Wrong answers of the right shape that a typical slip gives (only distinct when square)."""
     mistakes = {}
     if W.shape[0] == W.shape[1]:
-        mistakes["dW is transposed: with W of shape (d_out, d_in), dW = dy^T x, not x^T dy."] = x.T @ dy
-        mistakes["dx used W^T: y = x W^T, so dx = dy W."] = dy @ W.T
+        mistakes["dW is transposed: it is the transpose of the gradient of W (with a square W the "
+                  "shapes cannot tell; the order of the factors in the product can)."] = x.T @ dy
+        mistakes["dx used W^T, the matrix the forward pass multiplied x by: going backward, dy is "
+                  "multiplied by the transpose of what the forward multiplied x by."] = dy @ W.T
     return mistakes
 
 
@@ -77,11 +79,13 @@ def check_linear(Linear, seed, n, d_in, d_out, dtype=np.float64):
         by_hand_on_copies(other.forward, other_x)  # another layer of the class, between this one's forward and backward
         check_value("Linear.forward(x)", y, y_ref, **tol)
         dx = by_hand_on_copies(layer.backward, dy)
-        with_hint("dW = dy^T x has shape (d_out, N) @ (N, d_in) = (d_out, d_in), the shape of W.",
+        with_hint("a gradient has the shape of its variable: which product of dy (N, d_out) and x "
+                  "(N, d_in) has the shape of W, (d_out, d_in)?",
                   check_gradient, "Linear.dW", layer.dW, ref["weight"], batch_size=n, known_mistakes=dW_mistakes, **tol)
-        with_hint("b is added to every row of the batch, so db = dy summed over the batch axis.",
+        with_hint("b is added to every row of the batch: what do the gradients of its N copies add up to?",
                   check_gradient, "Linear.db", layer.db, ref["bias"], batch_size=n, **tol)
-        with_hint("dx = dy W has shape (N, d_out) @ (d_out, d_in) = (N, d_in), the shape of x.",
+        with_hint("a gradient has the shape of its variable: which product of dy (N, d_out) and W "
+                  "(d_out, d_in) has the shape of x, (N, d_in)?",
                   check_gradient, "dx = Linear.backward(dy)", dx, ref["input"], batch_size=n,
                   known_mistakes=mistakes, **tol)
     check_parameter_pairs(layer)
@@ -100,19 +104,21 @@ def check_parameter_pairs(layer):
 
 def relu_mistakes(x, dy):
     return {
-        "the gradient passes where the input was negative: ReLU's local gradient is 1 where x > 0 "
-        "and 0 elsewhere, so dx = dy * (x > 0) (note that relu(x) >= 0 holds everywhere, so a mask "
-        "built from the output needs > 0, not >= 0).": dy,
+        "the gradient passes where the input was negative: ReLU is flat there, so nothing flows back "
+        "through it (and relu(x) >= 0 holds everywhere, so a mask built from the output must exclude "
+        "0).": dy,
         "the gradient passed where the input was exactly 0: the convention (torch's, stated in the "
         "notebook) is a gradient of 0 there, so the mask is x > 0, not x >= 0.": dy * (x >= 0),
-        "the mask came from the sign of dy, not from the input: dx = dy * (x > 0).": dy * (dy > 0),
+        "the mask came from the sign of dy: whether ReLU lets a gradient through depends on its input, "
+        "not on the upstream gradient.": dy * (dy > 0),
     }
 
 
 def sigmoid_mistakes(x, dy):
     s = 1 / (1 + np.exp(-x))
     return {
-        "the factor (1 - s) is missing: sigmoid'(x) = s (1 - s) with s = sigmoid(x).": dy * s,
+        "a factor of sigmoid's derivative is missing (differentiate 1 / (1 + exp(-x)) and write the "
+        "result with s = sigmoid(x)).": dy * s,
         "s (1 - s) was evaluated at the input x, not at the output s = sigmoid(x).": dy * x * (1 - x),
         "sigmoid was applied to the stored output once more: s (1 - s) needs s itself.":
             dy * (1 / (1 + np.exp(-s))) * (1 - 1 / (1 + np.exp(-s))),
@@ -122,8 +128,9 @@ def sigmoid_mistakes(x, dy):
 def tanh_mistakes(x, dy):
     t = np.tanh(x)
     return {
-        "1 - x**2 uses the input: tanh'(x) = 1 - tanh(x)**2.": dy * (1 - x ** 2),
-        "the square is missing: tanh'(x) = 1 - tanh(x)**2, not 1 - tanh(x).": dy * (1 - t),
+        "tanh's derivative was evaluated at the input: it is written with the output tanh(x).":
+            dy * (1 - x ** 2),
+        "a square is missing in tanh's derivative (differentiate sinh / cosh).": dy * (1 - t),
     }
 
 
@@ -181,8 +188,10 @@ def softmax_ce_mistakes(logits, target, dlogits):
     p = np.exp(logits - logits.max(axis=1, keepdims=True))
     p /= p.sum(axis=1, keepdims=True)
     return {
-        f"missing 1/N: the loss is the mean over N={n} rows, so dlogits = (softmax - onehot) / N.": n * dlogits,
-        "the one-hot of the target was not subtracted: dlogits = (softmax - onehot(target)) / N.": p / n,
+        f"missing 1/N: the loss is the mean over N={n} rows, and the mean's 1/N carries into every "
+        "gradient.": n * dlogits,
+        "the target's direct part is missing: -log p_y depends on the target's own logit directly, "
+        "not only through the normaliser.": p / n,
     }
 
 
@@ -202,5 +211,5 @@ def check_softmax_cross_entropy(SoftmaxCrossEntropy, seed, n, k, dtype=np.float6
         f"the loss was summed over the batch: it is the mean over the N={n} rows.": n * expected,
     })
     dlogits = by_hand(loss_fn.backward)
-    check_gradient("dlogits = SoftmaxCrossEntropy.backward()", dlogits, ref, batch_size=n,
+    check_gradient("SoftmaxCrossEntropy.backward()", dlogits, ref, batch_size=n,
                    known_mistakes=mistakes, **tolerance_for(dtype))

@@ -23,10 +23,10 @@ def softmax_vjp_from(p, g):
 
 def softmax_vjp_mistakes(p, g):
     return {
-        "p * g uses only the diagonal diag(p) of the Jacobian diag(p) - p p^T; the p p^T part "
-        "adds -p * sum(g * p) (over the last axis).": p * g,
-        "the inner sum must be weighted by p: J^T g = p * (g - sum_j g_j p_j), not "
-        "p * (g - sum_j g_j).": p * (g - g.sum(axis=-1, keepdims=True)),
+        "p * g uses only the diagonal part of the Jacobian: each p_i also depends on every other z_j, "
+        "through the sum in softmax's denominator, and that coupling term is missing.": p * g,
+        "the inner sum is unweighted: in the coupling term each g_j is weighted by how strongly the "
+        "denominator carries z_j, which is not 1 for every class.": p * (g - g.sum(axis=-1, keepdims=True)),
         "sum(g * p) was taken over the whole array; take it per example, over the last axis "
         "(axis=-1, keepdims=True).": p * (g - np.sum(g * p)),
     }
@@ -39,14 +39,16 @@ def log_softmax_vjp_from(p, g):
 
 def log_softmax_vjp_mistakes(p, g):
     return {
-        "g - p * g: the sum over the classes is missing; J^T g = g - p * sum_i g_i "
-        "(over the last axis).": g - p * g,
-        "g - sum_i g_i: the sum must be multiplied by p = softmax(z): J^T g = g - p * sum_i g_i.":
+        "the sum over the classes is missing: every output log p_i depends on every z_j through the "
+        "log of the normaliser, so the gradient of z_j collects the upstream gradients of all K "
+        "outputs (over the last axis).": g - p * g,
+        "the summed upstream gradient is not weighted: how much the log of the normaliser moves with "
+        "z_j is not 1 (differentiate log sum_k exp(z_k) by z_j).":
             g - g.sum(axis=-1, keepdims=True),
-        "g - sum_j p_j g_j is J g, the Jacobian used where its transpose belongs: the VJP is "
-        "J^T g = g - p * sum_i g_i. The Jacobian I - 1 p^T of log-softmax is not symmetric (softmax's "
-        "is), so the two differ whenever an example's logits are not all equal.":
-            Mistake(g - np.sum(p * g, axis=-1, keepdims=True), "transposed"),
+        "this is the Jacobian times g, the Jacobian used where its transpose belongs: a VJP multiplies "
+        "g by the Jacobian from the other side (a sum over the outputs i). The Jacobian of log-softmax "
+        "is not symmetric (softmax's is), so the two differ whenever an example's logits are not all "
+        "equal.": Mistake(g - np.sum(p * g, axis=-1, keepdims=True), "transposed"),
         "sum(g) was taken over the whole array; take it per example, over the last axis "
         "(axis=-1, keepdims=True).": g - p * g.sum(),
     }
@@ -117,13 +119,14 @@ def check_softmax_jacobian(softmax_jacobian, z):
     expected = softmax_jacobian_reference(z)
     p = softmax_over(z, -1)
     mistakes = {
-        "np.diag(p) alone: the off-diagonal entries dp_i/dz_j = -p_i p_j (and the -p_i^2 on the "
-        "diagonal) are missing; J = diag(p) - p p^T.": np.diag(p),
-        "-p p^T alone: the diag(p) part is missing; J = diag(p) - p p^T.": -np.outer(p, p),
-        "np.diag(p) - p * p broadcasts the vector p^2 across the rows; the second term is the outer "
-        "product p p^T = np.outer(p, p).": np.diag(p) - p * p,
-        "only the diagonal p_i (1 - p_i) is there; off the diagonal dp_i/dz_j = -p_i p_j.":
-            np.diag(p * (1 - p)),
+        "only the numerator's term, on the diagonal: every p_i also depends on every z_j through the "
+        "denominator (the quotient rule), on and off the diagonal; that term is missing.": np.diag(p),
+        "only the denominator's term: the numerator exp(z_i) depends on z_i too, which adds to the "
+        "diagonal (the quotient rule has two terms).": -np.outer(p, p),
+        "the second term is a vector broadcast across the rows: it must be a K x K matrix with its own "
+        "entry for each pair (i, j).": np.diag(p) - p * p,
+        "only the diagonal is there: off the diagonal, p_i still depends on z_j through the "
+        "denominator.": np.diag(p * (1 - p)),
     }
     unstable = [(cause, np.diag(q) - np.outer(q, q)) for cause, q in unstable_softmaxes(z)]
     name = "softmax_jacobian(z)"

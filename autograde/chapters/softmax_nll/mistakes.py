@@ -128,16 +128,17 @@ def staged_softmax_mistakes(values, grads):
     dh_direct = grads["k"] / values["j"]  # the path through k = h / j alone
     return {
         "h": {
-            "h is used twice, in k = h / j and in j = sum(h); dh is the sum of both paths: "
-            "dh = dk / j + dj (dj broadcast over the K classes).": Mistake(dh_direct, "fork_overwritten"),
+            "h is used twice, in k = h / j and in j = sum(h); its gradient is the sum of the gradients "
+            "along both paths, and the path through j is missing.": Mistake(dh_direct, "fork_overwritten"),
         },
         "z": {
             "dz misses the path through j (see dh): h is used twice, in k = h / j and in j = sum(h).":
                 Mistake(dh_direct * values["h"], "fork_overwritten"),
-            "dz = dh * h: the local derivative of exp(z) is exp(z) = h.": grads["h"],
+            "dz is dh itself: the local derivative of h = exp(z) is missing (what is the derivative "
+            "of exp, and which value of the forward pass already holds it?).": grads["h"],
         },
         "j": {
-            "dj = -sum_i dk_i h_i / j^2 is missing its minus sign (d(1/j)/dj = -1/j^2).": -grads["j"],
+            "dj has the wrong sign: k = h / j falls as j grows (differentiate 1/j).": -grads["j"],
         },
     }
 
@@ -149,7 +150,7 @@ def staged_mistakes(values, grads, y):
         block = np.zeros_like(grads["l"])
         block[:, y] = grads["picked"]
         mistakes["l"] = {
-            "dl[:, y] = ... sets every example's targets (an N x N block); index each example with "
-            "its own target: dl[np.arange(N), y] = dpicked.": block,
+            "dl[:, y] = ... sets every example's targets (an N x N block): each example's gradient "
+            "belongs to its own target only (index the rows and the targets together).": block,
         }
     return mistakes

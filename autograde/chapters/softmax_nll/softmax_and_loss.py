@@ -101,12 +101,12 @@ def check_cross_entropy_grad(cross_entropy_grad, z, target):
     expected = cross_entropy_grad_reference(z, target)
     p, y = softmax_over(z, -1), onehot(target, K)
     mistakes = {
-        f"softmax(z) - onehot(target) without the 1/N of the mean: L averages over N = {N} examples, "
-        "so dL/dz = (softmax(z) - onehot(target)) / N.": Mistake(p - y, "missing_1_over_n"),
-        "the one-hot of the target was not subtracted: -log p_y also depends on z_y directly, "
-        "so dL/dz = (softmax(z) - onehot(target)) / N.": p / N,
-        "softmax(z) alone: both the one-hot of the target and the 1/N of the mean are missing; "
-        "dL/dz = (softmax(z) - onehot(target)) / N.": p,
+        f"N = {N} times too large: the 1/N of the mean is missing. L averages over the {N} examples, "
+        "and the mean's 1/N carries into the gradient of every logit.": Mistake(p - y, "missing_1_over_n"),
+        "the target's direct part is missing: -log p_y depends on z_y twice, through the normaliser "
+        "(as every logit does) and directly, as the logit of the target itself.": p / N,
+        "both the target's direct part and the 1/N of the mean are missing: -log p_y also depends on "
+        "z_y directly, and L is a mean over the examples.": p,
     }
     mistakes.update(divisor_mistakes(lambda d: (p - y) / d, z.shape))
     mistakes[f"divided by N*K = {N * K} (the number of entries) instead of N = {N} (the number of "
