@@ -190,6 +190,27 @@ ASKING = b"?"  # how a question asked while the other side waits for an answer s
 DONE = b"done"  # the checker's last message of a test cell
 
 
+def with_operators(cls):
+    """`cls` with Python's arithmetic, comparison and unary operators, each one `self._apply(name,
+    ...)`: a stand-in on either side (the checker's proxies of the student's objects, the kernel's
+    of the test's) takes the operators of the code that uses it, applied where the object lives."""
+    def binary(name):
+        return (lambda self, other: self._apply(name, self, other),
+                lambda self, other: self._apply(name, other, self))
+
+    for name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul"):
+        forward, reflected = binary(name)
+        setattr(cls, f"__{name}__", forward)
+        setattr(cls, f"__r{name}__", reflected)
+    for name in ("lt", "le", "gt", "ge", "eq", "ne"):
+        setattr(cls, f"__{name}__", binary(name)[0])
+    for name in ("neg", "pos", "abs"):
+        setattr(cls, f"__{name}__", lambda self, _name=name: self._apply(_name, self))
+    cls.__hash__ = object.__hash__  # identity, as for any object (defining __eq__ dropped it)
+    return cls
+
+
+@with_operators
 class CheckerProxy:
     """An object of the checker's, used from the student's code: calls and attributes are asked."""
 
@@ -242,27 +263,6 @@ class CheckerProxy:
 
     def __iter__(self):
         return iter(self._apply("list", self))
-
-
-def _binary(function):
-    def forward(self, other):
-        return self._apply(function, self, other)
-
-    def reflected(self, other):
-        return self._apply(function, other, self)
-    return forward, reflected
-
-
-# the test's objects (chapter 5's reference Tensor) take the student's code's operators, in the checker
-for _function in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul"):
-    _forward, _reflected = _binary(_function)
-    setattr(CheckerProxy, f"__{_function}__", _forward)
-    setattr(CheckerProxy, f"__r{_function}__", _reflected)
-for _function in ("lt", "le", "gt", "ge", "eq", "ne"):
-    setattr(CheckerProxy, f"__{_function}__", _binary(_function)[0])
-for _function in ("neg", "pos", "abs"):
-    setattr(CheckerProxy, f"__{_function}__", lambda self, _f=_function: self._apply(_f, self))
-CheckerProxy.__hash__ = object.__hash__
 
 
 class CheckerMethod:

@@ -3,7 +3,7 @@ their objects, whose every use is a request on its channel (remote.Channel), and
 rebuilt as the builtin kind they were (raised)."""
 import functools
 
-from autograde.agent import builtin_kind
+from autograde.agent import builtin_kind, with_operators
 
 
 class StudentRaised(Exception):
@@ -26,6 +26,7 @@ def raised(description):
     return error
 
 
+@with_operators
 class Remote:
     """A student's object that stays in their kernel: every use is a request."""
 
@@ -118,23 +119,3 @@ def operator_index(value):
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError("len() of a student's object was not an integer")
     return value
-
-
-def _binary(function):
-    def forward(self, other):
-        return self._apply(function, self, other)
-
-    def reflected(self, other):
-        return self._apply(function, other, self)
-    return forward, reflected
-
-
-for _function in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul"):
-    _forward, _reflected = _binary(_function)
-    setattr(Remote, f"__{_function}__", _forward)
-    setattr(Remote, f"__r{_function}__", _reflected)
-for _function in ("lt", "le", "gt", "ge", "eq", "ne"):
-    setattr(Remote, f"__{_function}__", _binary(_function)[0])
-for _function in ("neg", "pos", "abs"):
-    setattr(Remote, f"__{_function}__", lambda self, _f=_function: self._apply(_f, self))
-Remote.__hash__ = object.__hash__
