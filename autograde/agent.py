@@ -191,8 +191,8 @@ DONE = b"done"  # the checker's last message of a test cell
 
 
 def with_operators(cls):
-    """`cls` with Python's arithmetic, comparison and unary operators, each one `self._apply(name,
-    ...)`: a stand-in on either side (the checker's proxies of the student's objects, the kernel's
+    """`cls` with Python's arithmetic, comparison and unary operators, truth, float, indexing and
+    iteration, each one `self._apply(name, ...)`: a stand-in on either side (the checker's proxies of the student's objects, the kernel's
     of the test's) takes the operators of the code that uses it, applied where the object lives."""
     def binary(name):
         return (lambda self, other: self._apply(name, self, other),
@@ -206,6 +206,11 @@ def with_operators(cls):
         setattr(cls, f"__{name}__", binary(name)[0])
     for name in ("neg", "pos", "abs"):
         setattr(cls, f"__{name}__", lambda self, _name=name: self._apply(_name, self))
+    cls.__bool__ = lambda self: self._apply("bool", self) is True
+    cls.__float__ = lambda self: float(self._apply("float", self))
+    cls.__getitem__ = lambda self, key: self._apply("getitem", self, key)
+    cls.__setitem__ = lambda self, key, value: self._apply("setitem", self, key, value)
+    cls.__iter__ = lambda self: iter(self._apply("list", self))
     cls.__hash__ = object.__hash__  # identity, as for any object (defining __eq__ dropped it)
     return cls
 
@@ -249,20 +254,6 @@ class CheckerProxy:
     def __len__(self):
         return self._apply("len", self)
 
-    def __bool__(self):
-        return self._apply("bool", self) is True
-
-    def __float__(self):
-        return float(self._apply("float", self))
-
-    def __getitem__(self, key):
-        return self._apply("getitem", self, key)
-
-    def __setitem__(self, key, value):
-        self._apply("setitem", self, key, value)
-
-    def __iter__(self):
-        return iter(self._apply("list", self))
 
 
 class CheckerMethod:

@@ -83,20 +83,6 @@ class Remote:
     def __len__(self):
         return operator_index(self._apply("len", self))
 
-    def __iter__(self):
-        return iter(self._apply("list", self))
-
-    def __bool__(self):
-        return bool(self._apply("bool", self) is True)
-
-    def __float__(self):
-        return float(self._apply("float", self))
-
-    def __getitem__(self, key):
-        return self._apply("getitem", self, key)
-
-    def __setitem__(self, key, value):
-        self._apply("setitem", self, key, value)
 
     def __contains__(self, item):
         return self._apply("contains", self, item) is True
