@@ -27,7 +27,8 @@ import copy
 import inspect
 import re
 import sys
-from unittest import mock
+
+from . import off_limits
 
 _originals = []  # one list of (owner, attribute, original value) per active guard, outermost first
 
@@ -64,26 +65,36 @@ def _blockers(torch, what):
 @contextlib.contextmanager
 def _swapped(assignments):
     """Set each (owner, attribute, value) for the block; yield what was there (autograd_allowed puts it
-    back for a moment). mock.patch.object restores each attribute, inherited ones included."""
+    back for a moment). Plain setattr, not mock.patch: a stand-in's backward switches autograd on and
+    off thousands of times in a training loop. An attribute the owner only inherited is deleted again."""
     previous = [(owner, attr, getattr(owner, attr)) for owner, attr, _ in assignments]
-    with contextlib.ExitStack() as stack:
-        for owner, attr, value in assignments:
-            stack.enter_context(mock.patch.object(owner, attr, value))
+    own = [attr in vars(owner) for owner, attr, _ in assignments]
+    for owner, attr, value in assignments:
+        setattr(owner, attr, value)
+    try:
         yield previous
+    finally:
+        for (owner, attr, value), was_own in zip(previous, own):
+            if was_own:
+                setattr(owner, attr, value)
+            else:
+                delattr(owner, attr)
 
 
 @contextlib.contextmanager
 def no_autograd(what="this function"):
-    torch = sys.modules.get("torch")
-    if torch is None:  # nothing imported torch, so nothing can call autograd
-        yield
-        return
-    with _swapped(_blockers(torch, what)) as previous:
-        _originals.append(previous)
-        try:
+    """Student code runs in the block: autograd refused, and the checks' own code off limits."""
+    with off_limits.watching(what, hatches=(autograd_allowed,)):
+        torch = sys.modules.get("torch")
+        if torch is None:  # nothing imported torch, so nothing can call autograd
             yield
-        finally:
-            _originals.pop()
+            return
+        with _swapped(_blockers(torch, what)) as previous:
+            _originals.append(previous)
+            try:
+                yield
+            finally:
+                _originals.pop()
 
 
 @contextlib.contextmanager
@@ -100,7 +111,8 @@ def by_hand(function, *args, **kwargs):
     """Call a student's function with autograd blocked; its name goes into the message. An error
     raised inside it is re-raised (same type, same traceback) with the call explained."""
     __tracebackhide__ = True  # IPython: an error shows the student's code, not this frame
-    with no_autograd(f"{getattr(function, '__name__', 'your function')}()"):
+    with off_limits.handed_over(function, *args, *kwargs.values()), \
+            no_autograd(f"{getattr(function, '__name__', 'your function')}()"):
         try:
             return function(*args, **kwargs)
         except Exception as exc:

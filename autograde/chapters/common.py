@@ -10,6 +10,7 @@ import torch
 
 from ..arrays import as_float64
 from ..check import GradientMismatch
+from ..off_limits import handed_over
 
 
 def one_number(value, name, explain=""):
@@ -38,12 +39,14 @@ def reference_pieces(references, *functions, namespace=None, keep=()):
 
     A student's function looks up the other functions it calls when it runs, in its module's
     globals: `namespace` (normally the notebook's globals()) and the __globals__ of the given
-    `functions` (of a class's methods, for a class). With the references there, a mistake in an earlier exercise is not counted again
-    in a later one. patch.dict puts each namespace back as it was, even when the check fails.
+    `functions` (of a class's methods, for a class). With the references there, a mistake in an earlier
+    exercise is not counted again in a later one, and the student's code may call them (off_limits).
+    patch.dict puts each namespace back as it was, even when the check fails.
     """
     spaces = [namespace, *(getattr(function, "__globals__", None) for function in _with_methods(functions))]
     unique = {id(space): space for space in spaces if isinstance(space, dict)}
     with contextlib.ExitStack() as stack:
+        stack.enter_context(handed_over(*(ref for name, ref in references.items() if name not in keep)))
         # graded by the trusted checker, the notebook's names live in the student's kernel: swapped there
         in_kernel = next(filter(None, (getattr(space, "swapped_in_kernel", None) for space in (namespace, *functions))),
                          None)

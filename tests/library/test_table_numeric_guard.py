@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from autograde.guard import autograd_allowed
+from autograde.off_limits import GraderCodeCalled, handed_over
 from autograde.table import every_case, merged
 from autograde import AutogradCalled, by_hand, compare_all, no_autograd, numerical_gradient, relative_error
 from autograde.reference import randn, retained_grads, torch_grads
@@ -122,13 +123,27 @@ def test_guard_names_the_function():
 
 
 def test_autograd_allowed_lifts_the_guard_for_a_block_only():
+    """For the checks' own references, which run inside a student's call (a stand-in swapped into the
+    notebook): chapter 4's references switch autograd back on for themselves."""
+    from autograde.chapters.label_smoothing.references import network_grads
+    from autograde.chapters.label_smoothing import make_batch, make_cache, make_params
+
+    cache = make_cache(make_params(0, 3, 4, 2), *make_batch(1, 5, 3, 2), 0.1)
     t = torch.ones(2, requires_grad=True)
-    with no_autograd("student()"):
-        with autograd_allowed():
-            t.sum().backward()  # the grader's reference inside a student's call
+    with handed_over(network_grads), no_autograd("student()"):
+        assert set(network_grads(cache)) >= {"W0", "b0", "W1", "b1"}  # autograd inside
         with pytest.raises(AutogradCalled):
             t.sum().backward()
-    assert t.grad.tolist() == [1.0, 1.0]
+    assert t.grad is None
+
+
+def test_a_students_function_cannot_switch_autograd_back_on():
+    def student():
+        with autograd_allowed():
+            torch.ones(2, requires_grad=True).sum().backward()
+
+    with pytest.raises(GraderCodeCalled, match=r"student\(\) used the grader's own code \(autograde.guard.autograd_allowed\)"):
+        by_hand(student)
 
 
 def test_guard_restores_autograd_after_an_error():

@@ -222,6 +222,9 @@ def check_value_graphs(Value, seed):
     check_graph(chain(rng), Value, "a chain, out = ((a * b) + c) * d", CHAIN)
     ops = working_ops(Value, rng)
     left_out = [OPS[op].text.format("a", "b", k="k") for op in OPS if op not in ops]
+    if not ops:  # points for testing nothing would be silent points
+        raise EngineFailed("none of the graphs with reused values could be tested: every operator is wrong on its "
+                           "own (see the test of the operators); fix `a + b` and `a * b` first.")
     if left_out:
         print(f"(left out of these graphs, because they are wrong on their own; see the test of the operators: "
               f"{', '.join(left_out)})")

@@ -11,6 +11,7 @@ LEGEND = {
     "T": "graded or locked cells deleted, duplicated, retyped or edited (restored from the release)",
     "A": "hand-written code calls autograd (found by reading the code, not by running it)",
     "P": "code patches the checking library, numpy or torch, or rebinds a name the setup cell made",
+    "C": "an answer uses the checks' own code: a reference, a stand-in or a helper (found by reading the code)",
     "W": "code reaches for grading files (gradebook, other submissions), or course files changed",
     "L": "time limit: a cell timed out, or the notebook ran out of its time budget",
     "M": "memory limit reached",
@@ -18,7 +19,7 @@ LEGEND = {
     "O": "output truncated (too large)",
     "U": "graded without a sandbox (--unsandboxed): the code ran with the grader's access to the course",
 }
-ORDER = "GXUTAPWLMKOS"
+ORDER = "GXUTAPCWLMKOS"
 METADATA_KEY = "autograde"
 
 

@@ -10,11 +10,16 @@ import ast
 MODULE_ROOTS = {"numpy", "torch", "autograde", "scipy", "builtins", "sys"}  # modules a submission must not patch
 AUTOGRAD_MODULES = ("torch.autograd", "torch.func", "functorch", "autograd", "jax")
 GRADING_WORDS = ("gradebook", "submitted/", "autograded/", "/proc/", "nbgrader")
+CHECKS_MODULES = ("autograde.chapters", "autograde.reference", "autograde.guard", "autograde.off_limits")
+CHECKS_ALIASES = ("grader",)  # the name the setup cell gives the chapter's checks
 
 
-def scan_source(source, protected_names=(), own_functions=()):
+def scan_source(source, protected_names=(), own_functions=(), solution=False):
     """[(flag code, line, message)] for one cell's code. Unparsable code gives no findings
     (it fails when run, and the tests say so).
+
+    solution: the cell holds an answer, which may not use the checks' own code (flag C); other
+    cells may (a "check your work" cell that prints grader.accuracy).
 
     protected_names: names the locked cells import (rebinding one is a patch).
     own_functions: names the notebook defines; `.backward()` is autograd only if the notebook
@@ -24,7 +29,7 @@ def scan_source(source, protected_names=(), own_functions=()):
         tree = ast.parse(python_source(source))
     except SyntaxError:
         return []
-    scanner = Scanner(set(protected_names), set(own_functions))
+    scanner = Scanner(set(protected_names), set(own_functions), solution)
     scanner.visit(tree)
     return scanner.findings
 
@@ -73,9 +78,11 @@ def dotted(node):
 
 
 class Scanner(ast.NodeVisitor):
-    def __init__(self, protected_names, own_functions=frozenset()):
+    def __init__(self, protected_names, own_functions=frozenset(), solution=False):
         self.protected = protected_names
         self.own = own_functions
+        self.solution = solution
+        self.checks = set(CHECKS_ALIASES)
         self.modules = {"np": "numpy", "numpy": "numpy", "torch": "torch", "autograde": "autograde",
                         "grader": "autograde", "sys": "sys", "builtins": "builtins"}
         self.findings = []
@@ -96,6 +103,7 @@ class Scanner(ast.NodeVisitor):
 
     def visit_Import(self, node):
         for alias in node.names:
+            self.check_checks_module(node, alias.name, alias.asname or alias.name.split(".")[0])
             root = alias.name.split(".")[0]
             if root in MODULE_ROOTS:
                 self.modules[alias.asname or root] = root
@@ -105,9 +113,15 @@ class Scanner(ast.NodeVisitor):
         module = node.module or ""
         self.check_autograd_module(node, module)
         for alias in node.names:
+            self.check_checks_module(node, f"{module}.{alias.name}", alias.asname or alias.name)
             self.check_autograd_module(node, f"{module}.{alias.name}")
             if module.split(".")[0] in MODULE_ROOTS:
                 self.modules[alias.asname or alias.name] = module.split(".")[0]
+
+    def check_checks_module(self, node, name, bound):
+        if self.solution and name.startswith(CHECKS_MODULES):
+            self.checks.add(bound)
+            self.add("C", node, f"imports {name}: the checks' own code")
 
     def check_autograd_module(self, node, name):
         if any(name == m or name.startswith(m + ".") for m in AUTOGRAD_MODULES):
@@ -141,6 +155,9 @@ class Scanner(ast.NodeVisitor):
 
     def visit_Attribute(self, node):
         name = dotted(node)
+        if self.solution and name and name.split(".")[0] in self.checks:
+            self.add("C", node, f"uses {name}: the checks' own code")
+            return
         if name and self.module_of(name) == "torch" and ".autograd." in f".{name}.":
             self.add("A", node, f"uses {name} (autograd)")
         self.generic_visit(node)

@@ -7,7 +7,8 @@ from autograde.grading.gradebook.flags import add_flag, cell_name
 
 class ScanStudentCode(NbGraderPreprocessor):
     """Read every cell the student could edit, outside the kernel: autograd calls (A), patches of
-    the checks, numpy or torch (P), references to grading files (W)."""
+    the checks, numpy or torch (P), references to grading files (W), answers that use the checks'
+    own code (C)."""
 
     def preprocess(self, nb, resources):
         protected, own = set(), set()
@@ -19,6 +20,6 @@ class ScanStudentCode(NbGraderPreprocessor):
         for index, cell in enumerate(nb.cells):
             if cell.cell_type != "code" or utils.is_locked(cell):
                 continue
-            for code, line, message in scan.scan_source(cell.source, protected, own):
+            for code, line, message in scan.scan_source(cell.source, protected, own, utils.is_solution(cell)):
                 add_flag(nb, code, f"line {line}: {message}", cell_name(cell, index))
         return nb, resources

@@ -58,7 +58,7 @@ def test_scan_finds_grading_files_and_ignores_honest_code():
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_scan_passes_every_honest_sample_answer(assignment):
     """No false alarm on the chapters' sample answers (correct, written differently, mistakes);
-    a sample that calls autograd on purpose must be found."""
+    a sample that calls autograd, or the checks' own code, on purpose must be found."""
     for variant in variants(assignment):
         nb = variant.build(assignment)
         code = [c for c in nb.cells if c.cell_type == "code"]
@@ -67,6 +67,25 @@ def test_scan_passes_every_honest_sample_answer(assignment):
         own = set().union(*(scan.defined_functions(c.source) for c in code))
         found = set()
         for cell in solution_cells(nb):
-            found |= {letter for letter, _, _ in scan.scan_source(cell.source, protected, own)}
-        wants_autograd = "autograd" in variant.name
-        assert found == ({"A"} if wants_autograd else set()), (variant.name, found)
+            found |= {letter for letter, _, _ in scan.scan_source(cell.source, protected, own, solution=True)}
+        expected = {"A"} if "autograd" in variant.name else {"C"} if variant.name.startswith("checks_") else set()
+        assert found == expected, (variant.name, found)
+
+
+@pytest.mark.parametrize("source, what", [
+    ("def softmax_vjp(z, g):\n    return grader.softmax_vjp_from(grader.softmax_over(z, -1), g)\n", "uses grader."),
+    ("from autograde.chapters.mlp_backprop.references import ReferenceLinear\nclass Linear(ReferenceLinear):\n    pass\n",
+     "imports autograde.chapters.mlp_backprop.references.ReferenceLinear"),
+    ("import autograde.reference as r\ndef f(x):\n    return r.torch_grads(g, dict(x=x))\n", "imports autograde.reference"),
+    ("from autograde.guard import autograd_allowed\n", "imports autograde.guard.autograd_allowed"),
+])
+def test_scan_finds_answers_that_use_the_checks(source, what):
+    findings = scan.scan_source(source, solution=True)
+    assert any(code == "C" and what in message for code, _, message in findings), findings
+    assert not any(code == "C" for code, _, _ in scan.scan_source(source, solution=False))
+
+
+def test_public_tools_are_no_finding():
+    source = "from autograde import check_gradient, numerical_gradient, relative_error\n" \
+             "check_gradient('dx', dx, numerical_gradient(f, x))\n"
+    assert scan.scan_source(source, solution=True) == []
