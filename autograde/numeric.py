@@ -1,7 +1,7 @@
 """Central differences and relative error: how a student checks a gradient without autograd.
 
 The relative error |a - b| / max(eps, |a| + |b|) is scale-free: ~1e-7 or less is right for a smooth
-function in float64; 1e-4 or more is usually a bug; in between, look closer. Near a kink (ReLU at 0,
+function in float64; around 1e-4 deserves a closer look; 1e-2 or more is wrong. Near a kink (ReLU at 0,
 max) the difference quotient straddles two slopes and can report a large error for a correct
 gradient: pick inputs away from the kink before blaming the backward pass.
 """

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from ..check import GradientMismatch, Mistake, check_gradient, check_value
+from ..cost import check_costs_like_a_backward
 from ..guard import by_hand_on_copies as call
 from ..reference import randn, torch_grads
 
@@ -191,3 +192,37 @@ def check_broadcast_add_vjp(broadcast_add_vjp, seed, m, n):
             cause="broadcast_not_summed",
         )
     check_gradient("broadcast_add_vjp", got, ref, batch_size=m)
+
+
+# --- 5. each backward costs like a backward --------------------------------------------------------
+# On inputs of a few hundred to a few thousand entries, where perturbing every input would take
+# hundreds of forward passes (autograde/cost.py). Hidden tests only: the values are checked above.
+
+def check_conv_net_cost(conv_net_forward, conv_net_backward, seed=0, size=14, k=3):
+    outputs = (size - k + 1) ** 2
+    x, w1 = randn(seed, size, size), randn(seed + 1, k, k, scale=0.5)
+    w2, y = randn(seed + 2, outputs), np.sign(randn(seed + 3, outputs))
+    _, cache = call(conv_net_forward, x, w1, w2, y)
+    check_costs_like_a_backward("conv_net_backward", entries=x.size + w1.size + w2.size,
+                                forward=lambda: call(conv_net_forward, x, w1, w2, y),
+                                backward=lambda: call(conv_net_backward, cache))
+
+
+def check_quadratic_form_grad_cost(quadratic_form_grad, seed=0, n=1000):
+    x, W = randn(seed, n), randn(seed + 1, n, n)
+    # 8 MB of W go to the student's kernel and back under the trusted checker: a larger floor
+    # (perturbing the 1,000 entries takes over a second)
+    check_costs_like_a_backward("quadratic_form_grad", entries=n, forward=lambda: x @ W @ x,
+                                backward=lambda: call(quadratic_form_grad, x, W, 1.0), floor=0.3)
+
+
+def check_matvec_vjp_cost(matvec_vjp, seed=0, m=20, n=10000):
+    W, x, v = randn(seed, m, n), randn(seed + 1, n), randn(seed + 2, m)
+    check_costs_like_a_backward("matvec_vjp", entries=n, forward=lambda: W @ x,
+                                backward=lambda: call(matvec_vjp, W, v))
+
+
+def check_broadcast_add_vjp_cost(broadcast_add_vjp, seed=0, m=100, n=2000):
+    A, b, v = randn(seed, m, n), randn(seed + 1, n), randn(seed + 2, m, n)
+    check_costs_like_a_backward("broadcast_add_vjp", entries=n, forward=lambda: A + b,
+                                backward=lambda: call(broadcast_add_vjp, v))

@@ -14,7 +14,8 @@ import pytest
 
 from autograde.chapters import autograd_engine as grader
 from autograde.chapters.autograd_engine import engine, graphs
-from autograde.grading.demo.samples import Replace, Rewrite
+from autograde.off_limits import handed_over
+from autograde.grading.demo.samples import NUMERICAL_GRADIENT, Replace, Rewrite
 from autograde.grading.demo.samples.autograd_engine import definitions
 
 
@@ -158,6 +159,28 @@ def test_a_transposed_matrix_product_gradient_is_named():
     fails_with("transposed", grader.check_tensor_reductions, ns["Tensor"], seed=16, shape=(3, 3), namespace=ns)
 
 
+NUMERICAL_STEPS = [  # * and @ find their local gradients by perturbing their inputs
+    Replace("tensor", "self.grad += unbroadcast(other.data * out.grad, self.shape)",
+            "self.grad += central_differences(lambda a: np.sum(out.grad * (a * other.data)), self.data)"),
+    Replace("tensor", "other.grad += unbroadcast(self.data * out.grad, other.shape)",
+            "other.grad += central_differences(lambda b: np.sum(out.grad * (self.data * b)), other.data)"),
+    Replace("tensor", "self.grad += out.grad @ other.data.T",
+            "self.grad += central_differences(lambda a: np.sum(out.grad * (a @ other.data)), self.data)"),
+    Replace("tensor", "other.grad += self.data.T @ out.grad",
+            "other.grad += central_differences(lambda b: np.sum(out.grad * (self.data @ b)), other.data)"),
+]
+
+
+def test_an_engine_that_differentiates_numerically_passes_the_values_and_loses_on_cost(right):
+    ns = definitions(edits=NUMERICAL_STEPS)
+    exec(NUMERICAL_GRADIENT, ns)
+    grader.check_tensor_elementwise(ns["Tensor"], seed=17, full=(2, 3), namespace=ns)
+    grader.check_tensor_reductions(ns["Tensor"], seed=17, shape=(3, 4), namespace=ns)
+    for graph in ("elementwise", "matmul"):
+        fails_with("perturbing the inputs", grader.check_tensor_cost, ns["Tensor"], graph, namespace=ns)
+        grader.check_tensor_cost(right["Tensor"], graph, namespace=right)
+
+
 def test_training_with_a_summed_loss_is_named():
     ns = definitions(edits=[Replace("train_mlp", ".sum() / len(rows)", ".sum()")])
     fails_with("a mean over the batch", grader.check_train_mlp, ns["train_mlp"], ns["Tensor"], seed=0, namespace=ns)
@@ -187,11 +210,12 @@ def test_grader_code_is_not_an_answer():
 
 def test_the_reference_engine_agrees_with_torch():
     Tensor = type("Tensor", (engine.Tensor,), {})  # a class of this module: the checks refuse the grader's own
-    grader.check_tensor_elementwise(Tensor, seed=17, full=(2, 1, 3))
-    grader.check_tensor_reductions(Tensor, seed=17, shape=(2, 5))
-    grader.check_log_softmax(Tensor, seed=17)
-    grader.check_tensor_graphs(Tensor, seed=17)
-    grader.check_unbroadcast(lambda grad, shape: engine.unbroadcast(grad, shape), seed=17, full=(3, 1, 2, 4))
+    with handed_over(engine.Tensor, engine.unbroadcast):  # ... and a student's code may not use it either
+        grader.check_tensor_elementwise(Tensor, seed=17, full=(2, 1, 3))
+        grader.check_tensor_reductions(Tensor, seed=17, shape=(2, 5))
+        grader.check_log_softmax(Tensor, seed=17)
+        grader.check_tensor_graphs(Tensor, seed=17)
+        grader.check_unbroadcast(lambda grad, shape: engine.unbroadcast(grad, shape), seed=17, full=(3, 1, 2, 4))
 
 
 def test_the_deep_chain_is_five_thousand_operations_deep(right):
@@ -223,3 +247,11 @@ def test_float32_answers_get_the_float32_tolerance():
     for seed in range(5):
         grader.check_value_graphs(ns["Value"], seed=seed)
         grader.check_value_ops(ns["Value"], seed=seed)
+
+
+def test_a_graph_test_with_nothing_left_to_test_fails_and_says_what_to_fix(right, monkeypatch):
+    """No silent points: when every graph needs an operation that is wrong on its own, the test fails."""
+    from autograde.chapters.autograd_engine import training
+
+    monkeypatch.setattr(training, "working", lambda Tensor, rng, n, m: {"exp"})  # every other operation broken
+    fails_with("Fix `*` first", grader.check_tensor_graphs, right["Tensor"], seed=19, namespace=right)

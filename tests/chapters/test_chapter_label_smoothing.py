@@ -19,7 +19,9 @@ import torch.nn.functional as F
 from autograde import AutogradCalled, GradientMismatch, no_autograd
 from autograde.check import HIGH_PRECISION, LOW_PRECISION
 from autograde.chapters import label_smoothing as grader
-from autograde.grading.demo.samples import Replace, Variant
+from autograde.cost import TooSlowForABackward
+from autograde.off_limits import handed_over
+from autograde.grading.demo.samples import NUMERICAL_GRADIENT, Replace, Variant
 from autograde.grading.demo.samples.label_smoothing import VARIANTS
 
 matplotlib.use("Agg")
@@ -309,7 +311,9 @@ def test_references_run_inside_the_guard_which_stays_on_around_them():
     cache = grader.make_cache(params, x_train, y_train, 0.1)
     expected = grader.ref_alpha_hypergradient(params, 0.0, x_train, y_train, x_val, y_val, 0.5)
     leaf = torch.ones(2, requires_grad=True)
-    with no_autograd("the student's function"):
+    references = (grader.ref_smoothed_nll_grad, grader.ref_network_backward, grader.make_linear_params,
+                  grader.ref_unrolled_hypergradient, grader.ref_alpha_hypergradient)
+    with handed_over(*references), no_autograd("the student's function"):  # as reference_pieces does
         grader.ref_smoothed_nll_grad(cache["g"], y_train, 0.1)
         grader.ref_network_backward(cache, np.ones_like(cache["g"]))
         linear = grader.make_linear_params(0, x_train.shape[1], 3)
@@ -575,3 +579,46 @@ def test_more_mistakes_are_named(name):
     with pytest.raises(AssertionError) as failure:
         check_of(cell, ns)
     assert phrase in str(failure.value), str(failure.value)
+
+
+# --- a numerical gradient loses on cost ------------------------------------------------------------
+# Not in the sample class: its notebook trains with the student's network_backward and
+# smoothed_nll_grad on the digits, which numerical gradients would take minutes for.
+
+NUMERICAL_BACKWARDS = NUMERICAL_GRADIENT + '''
+
+def smoothed_nll_grad(logits, target, alpha):
+    return (central_differences(lambda z: smoothed_nll(z, target, alpha), logits),
+            central_differences(lambda a: smoothed_nll(logits, target, a), alpha))
+
+
+def network_backward(cache, dg):
+    x, W0, b0, W1, b1 = (cache[n] for n in ("x", "W0", "b0", "W1", "b1"))
+
+    def logits(x, W0, b0, W1, b1):
+        return np.maximum(x @ W0.T + b0, 0) @ W1.T + b1
+
+    parts = dict(x=x, W0=W0, b0=b0, W1=W1, b1=b1)
+    grads = {}
+    for name in ("W0", "b0", "W1", "b1"):
+        grads[name] = central_differences(lambda v: np.sum(dg * logits(**{**parts, name: v})), parts[name])
+    grads["f"] = grads["d"] = grads["c"] = grads["a"] = None  # never reached: the cost check comes first
+    return grads
+'''
+
+
+@pytest.mark.parametrize("check, name", [(grader.check_smoothed_nll_grad_cost, "smoothed_nll_grad"),
+                                         (grader.check_network_backward_cost, "network_backward")])
+def test_a_numerical_backward_loses_on_cost(check, name):
+    ns = dict(solution_namespace("correct"))  # a copy: the namespace is shared between tests
+    exec(NUMERICAL_BACKWARDS, ns)
+    with pytest.raises(TooSlowForABackward) as failure:
+        check(ns[name], namespace=ns)
+    assert "perturbing the inputs" in str(failure.value)
+
+
+@pytest.mark.parametrize("check, name", [(grader.check_smoothed_nll_grad_cost, "smoothed_nll_grad"),
+                                         (grader.check_network_backward_cost, "network_backward")])
+def test_the_masters_backward_costs_like_one(check, name):
+    ns = solution_namespace("correct")
+    check(ns[name], namespace=ns)

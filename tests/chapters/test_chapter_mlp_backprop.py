@@ -16,7 +16,7 @@ import pytest
 from autograde.chapters import mlp_backprop as grader
 from autograde.chapters.mlp_backprop import references
 from autograde.grading.demo.samples import Replace, Rewrite
-from autograde.grading.demo.samples.mlp_backprop import ASSIGNMENT, VARIANTS, definitions
+from autograde.grading.demo.samples.mlp_backprop import ASSIGNMENT, NUMERICAL_BACKWARDS, VARIANTS, definitions
 
 from sample_cells import grade_problems, master_test_cells, run_cell
 
@@ -30,6 +30,18 @@ def test_cells():
 def test_sample_submission_gets_its_grade(variant, test_cells):
     problems = grade_problems(variant, definitions(variant.name), test_cells)
     assert not problems, "\n\n".join(problems)
+
+
+def test_numerical_layers_lose_their_points_and_the_training_test_on_cost(test_cells):
+    """The sample class differentiates only Sigmoid and Tanh numerically (a notebook that trains on
+    numerical Linear layers takes minutes); here Linear and softmax cross-entropy do too, and the
+    training test refuses the network before it trains."""
+    namespace = definitions("correct", [Rewrite("linear", NUMERICAL_BACKWARDS["linear"]),
+                                        Rewrite("softmax_ce", NUMERICAL_BACKWARDS["softmax_ce"])])
+    for cell in ("test_linear", "test_softmax_ce", "test_training"):
+        source, points = test_cells[cell]
+        score, text = run_cell(source, dict(namespace), points)
+        assert score == 0 and "perturbing the inputs" in text, f"{cell}: {score}/{points}\n{text}"
 
 
 # --- right answers written another way -------------------------------------------------------------

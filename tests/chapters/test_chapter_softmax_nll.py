@@ -30,6 +30,23 @@ LECTURE = ROOT / "notebooks" / "02_softmax_nll.ipynb"
 
 # --- a small in-process autograder ---------------------------------------------------------------
 
+# The answers these tests write stand in for a student's: they use helpers of their own, never the
+# checks' (a student's function that calls the checks' code is refused: autograde/off_limits.py).
+
+def softmax_over(z, axis):
+    e = np.exp(z - np.max(z, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def pick(logp, target):
+    return np.take_along_axis(logp, np.asarray(target)[..., None], axis=-1)[..., 0]
+
+
+def cross_entropy_torch(z, target):
+    K = z.shape[-1]
+    return F.cross_entropy(z.reshape(-1, K), torch.as_tensor(np.asarray(target, dtype=np.int64)).reshape(-1))
+
+
 def nbgrader_meta(cell):
     return cell.metadata.get("nbgrader", {})
 
@@ -174,9 +191,9 @@ def test_overflow_and_log_of_zero_are_named(master):
 
 def test_softmax_and_log_softmax_mistakes_are_named(master):
     z3 = grader.logits(7, 2, 3, 4)
-    text = message_of(grader.check_softmax, lambda z: grader.softmax_over(z, 1), z3)
+    text = message_of(grader.check_softmax, lambda z: softmax_over(z, 1), z3)
     assert "softmax over axis 1" in text
-    text = message_of(grader.check_softmax, lambda z: grader.softmax_over(z, None), Z)
+    text = message_of(grader.check_softmax, lambda z: softmax_over(z, None), Z)
     assert "over the whole array" in text
     text = message_of(grader.check_log_softmax,
                       lambda z: z - np.log(np.exp(z - z.max(-1, keepdims=True)).sum(-1, keepdims=True)), Z)
@@ -195,7 +212,7 @@ def test_loss_mistakes_are_named(master):
     assert "mean over all N*K = 15 entries" in text
     grader.check_nll_loss(lambda logp, t: per_example(logp, t).mean(), 1, (5,))  # right, also for one vector
     text = message_of(grader.check_cross_entropy,
-                      lambda z, t: master["nll_loss"](np.log(grader.softmax_over(z, 0)), t), Z, T)
+                      lambda z, t: master["nll_loss"](np.log(softmax_over(z, 0)), t), Z, T)
     assert "softmax over axis 0" in text
 
 
@@ -233,7 +250,7 @@ def test_vjp_mistakes_are_named(master):
 
 
 def full_jacobian_vjp(z, g):
-    p = grader.softmax_over(z, -1)
+    p = softmax_over(z, -1)
     J = np.einsum("...i,ij->...ij", p, np.eye(z.shape[-1])) - p[..., :, None] * p[..., None, :]
     return np.einsum("...ij,...i->...j", J, g)
 
@@ -241,7 +258,7 @@ def full_jacobian_vjp(z, g):
 def jacobian_per_example_vjp(z, g):
     out = np.empty_like(z)
     for n in np.ndindex(z.shape[:-1]):
-        p = grader.softmax_over(z[n], -1)
+        p = softmax_over(z[n], -1)
         out[n] = (np.diag(p) - np.outer(p, p)).T @ g[n]
     return out
 
@@ -265,10 +282,10 @@ def test_autograd_in_a_vjp_is_caught():
 
 def test_jacobian_mistakes_are_named_with_the_row_sums(master):
     z = grader.logits(12, 5)
-    text = message_of(grader.check_softmax_jacobian, lambda z: np.diag(grader.softmax_over(z, -1)), z)
+    text = message_of(grader.check_softmax_jacobian, lambda z: np.diag(softmax_over(z, -1)), z)
     assert "only the numerator's term" in text and "rows sum to" in text
     text = message_of(grader.check_softmax_jacobian,
-                      lambda z: np.diag(grader.softmax_over(z, -1)) - grader.softmax_over(z, -1) ** 2, z)
+                      lambda z: np.diag(softmax_over(z, -1)) - softmax_over(z, -1) ** 2, z)
     assert "a vector broadcast across the rows" in text
     text = message_of(grader.check_softmax_jacobian, lambda z: -master["softmax_jacobian"](z), z)
     assert "sign is flipped" in text
@@ -507,7 +524,7 @@ def test_library_versions_are_refused_where_the_point_is_to_write_them(master):
         (grader.check_log_softmax, (lambda z: F.log_softmax(torch.as_tensor(z), -1), Z), "F.log_softmax"),
         (grader.check_nll_loss, (lambda lp, t: F.nll_loss(torch.as_tensor(lp), torch.as_tensor(t)), 0, (4, 3)),
          "F.nll_loss"),
-        (grader.check_cross_entropy, (lambda z, t: grader.cross_entropy_torch(torch.as_tensor(z), t), Z, T),
+        (grader.check_cross_entropy, (lambda z, t: cross_entropy_torch(torch.as_tensor(z), t), Z, T),
          "F.cross_entropy"),
     ]
     originals = (torch.softmax, torch.Tensor.softmax, F.softmax, F.cross_entropy, scipy.special.softmax)
@@ -518,19 +535,19 @@ def test_library_versions_are_refused_where_the_point_is_to_write_them(master):
     # logsumexp is allowed, and from exercise 3 on a library softmax is too
     grader.check_log_softmax(lambda z: z - scipy.special.logsumexp(z, axis=-1, keepdims=True), Z)
     grader.check_cross_entropy(
-        lambda z, t: np.mean(torch.logsumexp(torch.as_tensor(z), -1).numpy() - grader.pick(z, t)), Z, T)
+        lambda z, t: np.mean(torch.logsumexp(torch.as_tensor(z), -1).numpy() - pick(z, t)), Z, T)
     grader.check_cross_entropy_grad(
         lambda z, t: (torch.softmax(torch.as_tensor(z), -1).numpy() - np.eye(3)[t]) / len(z), Z, T)
 
 
 def test_a_loss_is_one_number_in_any_container(master):
-    right = lambda z, t: -grader.pick(master["log_softmax"](z), t).mean()  # noqa: E731
+    right = lambda z, t: -pick(master["log_softmax"](z), t).mean()  # noqa: E731
     grader.check_cross_entropy(lambda z, t: np.reshape(right(z, t), (1,)), Z, T)
     grader.check_cross_entropy(lambda z, t: np.reshape(right(z, t), (1, 1)), Z, T)
     grader.check_cross_entropy(lambda z, t: torch.tensor([right(z, t)]), Z, T)
     grader.check_cross_entropy(lambda z, t: np.float32(right(z, t)), Z, T)
-    grader.check_nll_loss(lambda lp, t: [-grader.pick(lp, t).mean()], 0, (2, 3, 4))
-    text = message_of(grader.check_nll_loss, lambda lp, t: -grader.pick(lp, t), 0, (2, 3, 4))
+    grader.check_nll_loss(lambda lp, t: [-pick(lp, t).mean()], 0, (2, 3, 4))
+    text = message_of(grader.check_nll_loss, lambda lp, t: -pick(lp, t), 0, (2, 3, 4))
     assert "N = 6 per-example losses" in text and "take their mean" in text
     text = message_of(grader.check_cross_entropy, lambda z, t: -master["log_softmax"](z), Z, T)
     assert "expected one number, got shape (4, 3)" in text
@@ -539,7 +556,7 @@ def test_a_loss_is_one_number_in_any_container(master):
 def float32_cross_entropy(z, t):
     z = np.asarray(z, dtype=np.float32)
     m = z.max(axis=-1, keepdims=True)
-    return float(np.mean(m[..., 0] + np.log(np.exp(z - m).sum(axis=-1)) - grader.pick(z, t)))
+    return float(np.mean(m[..., 0] + np.log(np.exp(z - m).sum(axis=-1)) - pick(z, t)))
 
 
 def test_float32_answers_pass_even_as_python_floats_and_float64_ones_are_held_tighter(master):
@@ -583,16 +600,16 @@ def test_vjps_are_checked_on_huge_logits(master):
 
 def test_divisors_other_than_n_are_named(master):
     z3, t3 = grader.logits(7, 2, 3, 4), grader.targets(8, (2, 3), 4)
-    grad = lambda d: lambda z, t: (grader.softmax_over(z, -1) - np.eye(z.shape[-1])[t]) / d(z)  # noqa: E731
+    grad = lambda d: lambda z, t: (softmax_over(z, -1) - np.eye(z.shape[-1])[t]) / d(z)  # noqa: E731
     assert "divided by K = 3" in message_of(grader.check_cross_entropy_grad, grad(lambda z: 3), Z, T)
     assert "divided by z.shape[0] = 2" in message_of(grader.check_cross_entropy_grad, grad(len), z3, t3)
     text = message_of(grader.check_cross_entropy_grad, grad(len), grader.logits(9, 5), np.array(2))
     assert "a single vector is one example" in text
     text = message_of(grader.check_cross_entropy,
-                      lambda z, t: -grader.pick(master["log_softmax"](z), t).sum() / len(z), z3, t3)
+                      lambda z, t: -pick(master["log_softmax"](z), t).sum() / len(z), z3, t3)
     assert "divided by z.shape[0] = 2" in text
     text = message_of(grader.check_cross_entropy,
-                      lambda z, t: np.mean(z.max(-1) - grader.pick(z, t)), Z, T)
+                      lambda z, t: np.mean(z.max(-1) - pick(z, t)), Z, T)
     assert "log(sum(exp(z - m))) term is missing" in text
 
 

@@ -54,8 +54,14 @@ EXPECTED = {
         "vjp_naive_exp": {"test_softmax_vjp": "nan"},
         "log_softmax_vjp_transposed": {"test_log_softmax_vjp": "transposed"},
         "staged_fork_missed": {"test_staged": "fork_overwritten"},
+        "numerical_gradient": {cell: "specific" for cell in ["test_cross_entropy_grad", "test_softmax_vjp",
+                                                             "test_log_softmax_vjp", "test_staged"]},
+        "checks_vjps": {cell: "specific" for cell in ["test_softmax_vjp", "test_log_softmax_vjp"]},
     },
 }
+# samples whose backward passes are timed: under the pipeline suite's tight limits (4 s a cell) the
+# time limit may stop them before the cost check does, so their cause is the time's to decide
+TIMED = {"numerical_gradient"}
 # bad inputs whose every lost cell has one cause (the cells depend on where the kernel stopped)
 EVERY_LOST_CELL = {"endless_loop": "timeout", "kernel_exit": "kernel_died", "kernel_segfault": "kernel_died",
                    "edited_tests": "not_implemented"}
@@ -89,7 +95,7 @@ class ReportSuite:
             return {cell: "not_implemented" for cell in graded_cells}
         if student in EVERY_LOST_CELL:
             return EVERY_LOST_CELL[student]
-        if student in {b.name for b in BAD_INPUTS}:
+        if student in {b.name for b in BAD_INPUTS} | TIMED:
             return None  # whether the others keep their points is the PipelineSuite's to check
         return EXPECTED.get(self.assignment, {}).get(student, {})
 

@@ -159,6 +159,35 @@ FORBIDDEN = {
             r"\.grad@", r"A\^T·(\\bar ?O|G)", r"(\\bar ?O|G)·B\^T", r"\\delta_ij-p_j",
         ],
     },
+    "06_normalization": {
+        "batchnorm_backward, layernorm_backward, rmsnorm_backward": [
+            r"(?<![A-Za-z])d(z|y|xhat|x_hat|xh|\\hatx|out)\w*\.(mean|sum)\(", r"np\.(mean|sum)\(d\w+(,|\))",
+            r"\(d\w*·(z|\\hatx|xhat|x_hat|y|\(?self\.)?\w*\)\.(sum|mean)", r"\((z|\\hatx|xhat|x_hat)·d\w*\)\.(sum|mean)",
+            r"\\sum_?\w*·?\\bar(z|y)\w*·(z|\\hatx|x)", r"\\sum_?\w*·?(z|\\hatx)\w*·\\bar(z|y)",
+            r"\\bar(z|y)\w*-\\frac1N", r"\\bar(z|y)\w*-(\\mu|mean|\\langle)", r"(?<![A-Za-z])d(z|xhat|y)-(z|xhat)·",
+            r"\\bar(z|y)\w*-(z|\\hatx)\w*·", r"N·(d|\\bar)(z|xhat|y)\w*-", r"(mean|\\langle)\(?\\bar(z|y)",
+            G + r"x(_\w+)?=(?!\.\.\.)", G + r"\\gamma(_j)?=", G + r"\\beta(_j)?=", r"(?<![A-Za-z])d(gamma|beta)=",
+            G + r"(\\mu|mu|\\sigma\^2|var|inv_std|std)(_j)?=", r"inv_std·\(",
+        ],
+    },
+    "07_attention": {
+        "attention_backward": [
+            G + r"(v|P|p|s|S|q|k)(_ij|_i,j|_jc|_j,c|_ic|_i,c)?=(?!\\partial|\.\.\.)",
+            r"(\\frac\\partial L\\partial|\\partial L/\\partial) ?(v|P|s|S|q|k|x|W_?[qkvo])(_\w+)?=(?!\\partial|\.\.\.)",
+            r"(?<![\w\\])P" + T + r"(·|@)(\\bar ?(O|o|out)|dout|dO)", r"swapaxes\(p,-1,-2\)@",
+            r"(dout|\\bar ?(O|o|out)|dO)(·|@)(v|V)" + T, r"(dout|\\barout)@np\.swapaxes\(v",
+            r"P(_ij)?·\((dP|\\bar ?P)(_ij)?-", r"(dP|\\bar ?P)(_ij)?-(D|row|\\sum|rowsum|\(?dout|\\bar ?O)",
+            r"rowsum\((dout|\\bar|out)", r"\\sum_c·(\\bar ?(O|o|out)|dout)_i ?c·out_i ?c", r"\\sum_c·out_i ?c·(\\bar|dout)",
+            r"\((dout|\\bar ?(O|out))\*out\)\.sum", r"\(out\*(dout|\\bar ?(O|out))\)\.sum",
+            r"(dS|ds|\\bar ?s|\\bar ?S)(_ij)?(·|@)k(?![A-Za-z])", r"(dS|ds|\\bar ?s|\\bar ?S)" + T + r"(·|@)q(?![A-Za-z])",
+            r"swapaxes\(ds", r"\\sum_j·(\\bar ?s|dS|ds)_ij·k_jc", r"\\sum_i·(\\bar ?s|dS|ds)_ij·q_ic",
+        ],
+        "mha_backward": [
+            G + r"(x|W_?q|W_?k|W_?v|W_?o|concat)=(?!\\partial|\.\.\.)",
+            r"(dq|dk|dv|\\bar ?[qkv])(·|@)W_?[qkv]" + T, r"x" + T + r"(·|@)(dq|dk|dv|\\bar ?[qkv])",
+            r"concat" + T + r"(·|@)(dy|\\bar ?y)", r"(dy|\\bar ?y)(·|@)W_?o" + T, r"btd,bte->de",
+        ],
+    },
 }
 
 # Variants of the answers the patterns above must catch (a check of the patterns themselves).

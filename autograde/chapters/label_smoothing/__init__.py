@@ -19,10 +19,12 @@ Its modules (what the notebook and the tests call as `grader.<name>` is imported
     exercises   exercises 1-5
     unrolled    exercise 6: the hypergradient through T unrolled steps of a linear classifier
     training    exercise 7: learning alpha on digits, graded by replaying the loop
+    costs       each backward costs like a backward
 """
 
 from ...table import merged
 from ..common import reference_pieces
+from .costs import check_network_backward_cost, check_smoothed_nll_grad_cost
 from .exercises import (check_alpha_hypergradient, check_network_backward, check_sgd_update, check_smooth_targets,
                         check_smoothed_nll, check_smoothed_nll_grad)
 from .inputs import case, decent_logits, labels, make_batch, make_params
@@ -36,8 +38,9 @@ from .unrolled import (LINEAR, UNROLLED_MISTAKES, central_difference, check_unro
 
 __all__ = [
     "HYPERGRADIENT_MISTAKES", "LINEAR", "ORDERS", "PARAMS", "REFERENCES", "Run", "UNROLLED_MISTAKES", "case",
-    "central_difference", "check_alpha_hypergradient", "check_network_backward", "check_sgd_update",
-    "check_smooth_targets", "check_smoothed_nll", "check_smoothed_nll_grad", "check_training_loop",
+    "central_difference", "check_alpha_hypergradient", "check_network_backward", "check_network_backward_cost",
+    "check_sgd_update",
+    "check_smooth_targets", "check_smoothed_nll", "check_smoothed_nll_grad", "check_smoothed_nll_grad_cost", "check_training_loop",
     "check_unrolled_hypergradient", "decent_logits", "digits_split", "dot", "hypergradient_pieces",
     "hypergradient_torch", "labels", "logits_torch", "make_batch", "make_cache", "make_linear_params",
     "make_params", "merged", "network_grads", "ref_alpha_hypergradient", "ref_network_backward", "ref_sgd_update",

@@ -18,8 +18,11 @@ Its modules (what the notebook and the tests call as `grader.<name>` is imported
     references          the earlier exercises done right, which record what the training loop does
     training            exercise 7: the training loop on its own, and the student's own network
     network             the student's whole network against torch
+    costs               each backward costs like a backward
 """
 from ...table import merged
+from .costs import (check_activation_cost, check_every_intermediate_cost, check_linear_cost,
+                    check_softmax_cross_entropy_cost)
 from .every_intermediate import check_every_intermediate
 from .gradcheck import check_numerical_gradient, check_relative_error
 from .layers import (ACTIVATIONS, check_activation, check_linear, check_relu, check_sigmoid,
@@ -33,7 +36,8 @@ from .training import MIN_ACCURACY, TrainingFailed, accuracy, check_training, ch
 __all__ = [
     "ACTIVATIONS", "CannotMirror", "MIN_ACCURACY", "REFERENCES", "ReferenceLinear", "ReferenceReLU",
     "ReferenceSequential", "ReferenceSigmoid", "ReferenceSoftmaxCrossEntropy", "ReferenceTanh", "TrainingFailed",
-    "TrainingRecord", "accuracy", "check_activation", "check_every_intermediate", "check_linear", "check_network",
+    "TrainingRecord", "accuracy", "check_activation", "check_activation_cost", "check_every_intermediate_cost",
+    "check_linear_cost", "check_softmax_cross_entropy_cost", "check_every_intermediate", "check_linear", "check_network",
     "check_numerical_gradient", "check_relative_error", "check_relu", "check_sequential", "check_sigmoid",
     "check_softmax_cross_entropy", "check_tanh", "check_training", "check_training_loop", "digits_split", "merged",
 ]

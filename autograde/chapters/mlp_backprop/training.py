@@ -14,10 +14,12 @@ from .. import digits
 from ..common import reference_pieces
 from . import references
 from .answers import describe, reject_grader_code
+from .costs import check_network_cost
 from .network import CannotMirror, check_network
 from .references import REFERENCES, ReferenceLinear, TrainingRecord
 
 MIN_ACCURACY = 0.93
+COST_ROWS = 128  # a batch on which perturbing every input would take thousands of forward passes
 
 
 def digits_split():
@@ -162,6 +164,11 @@ def check_training(make_model, train, SoftmaxCrossEntropy, seed, min_accuracy=MI
         raise TrainingFailed(
             f"Before training, your network (make_model(rng)) was checked against the same network in torch, "
             f"on a batch of {rows} rows. It says:\n{describe(exc)}") from None
+    try:
+        check_network_cost(model, by_hand(SoftmaxCrossEntropy), X_train[:COST_ROWS], y_train[:COST_ROWS])
+    except Exception as exc:
+        raise TrainingFailed(f"Before training, your network's backward pass was timed against its forward "
+                             f"pass on {COST_ROWS} rows. It says:\n{describe(exc)}") from None
     rng = np.random.default_rng(seed)
     start = time.perf_counter()
     try:

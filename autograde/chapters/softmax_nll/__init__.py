@@ -18,8 +18,10 @@ Its modules (what the notebook and the tests call as `grader.<name>` is imported
     softmax_and_loss  exercises 1-3
     jacobians         exercises 4-5
     staged            exercise 6
+    costs             each backward costs like a backward
 """
 from ...table import every_case
+from .costs import check_cross_entropy_grad_cost, check_staged_cost, check_vjp_cost
 from .checking import FLOAT32_FLOOR, LibraryCalled, no_library, run
 from .inputs import examples, extreme_logits, logits, targets, vjp_inputs
 from .jacobians import check_log_softmax_vjp, check_no_full_jacobian, check_softmax_jacobian, check_softmax_vjp
@@ -31,9 +33,9 @@ from .softmax_and_loss import (check_cross_entropy, check_cross_entropy_grad, ch
 from .staged import STAGES, check_staged
 
 __all__ = [
-    "FLOAT32_FLOOR", "LibraryCalled", "STAGES", "check_cross_entropy", "check_cross_entropy_grad",
+    "FLOAT32_FLOOR", "LibraryCalled", "STAGES", "check_cross_entropy", "check_cross_entropy_grad", "check_cross_entropy_grad_cost",
     "check_log_softmax", "check_log_softmax_vjp", "check_nll_loss", "check_no_full_jacobian", "check_softmax",
-    "check_softmax_jacobian", "check_softmax_vjp", "check_staged", "cross_entropy_grad_reference",
+    "check_softmax_jacobian", "check_softmax_vjp", "check_staged", "check_staged_cost", "check_vjp_cost", "cross_entropy_grad_reference",
     "cross_entropy_reference", "cross_entropy_torch", "every_case", "examples", "extreme_logits",
     "log_softmax_reference", "logits", "nll_reference", "no_library", "onehot", "pick", "run", "softmax_over",
     "softmax_reference", "targets", "vjp_inputs",

@@ -15,6 +15,23 @@ from autograde.grading.course.layout import ASSIGNMENTS, ROOT, notebook_path
 
 MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
 
+# What a student who differentiates numerically writes first: the samples that do so start with it.
+NUMERICAL_GRADIENT = """
+def central_differences(f, x, h=1e-6):
+    \"\"\"Central differences of the scalar f at x, one entry at a time.\"\"\"
+    x = np.array(x, dtype=float)
+    grad = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        saved = x[i]
+        x[i] = saved + h
+        up = f(x)
+        x[i] = saved - h
+        down = f(x)
+        x[i] = saved
+        grad[i] = (up - down) / (2 * h)
+    return grad
+"""
+
 
 @dataclass
 class Replace:

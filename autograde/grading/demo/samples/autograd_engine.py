@@ -235,6 +235,18 @@ def train_mlp(x_train, y_train, hidden=32, epochs=20, lr=0.1, seed=0):
     return [p.detach().numpy() for p in params]
 '''
 
+CHECKS_ENGINE = """
+from autograde.chapters.autograd_engine import engine
+
+
+def as_tensor(x):
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+class Tensor(engine.Tensor):
+    pass
+"""
+
 VARIANTS = [
     Variant("correct", "the master's solution"),
     Variant("written_differently_scalar",
@@ -247,6 +259,10 @@ VARIANTS = [
                    Replace("tensor", "    def log_softmax(self, axis=-1):\n", COMPOSED_LOG_SOFTMAX
                            + "\n    def _unused_log_softmax(self, axis=-1):\n"),
                    Rewrite("train_mlp", FRESH_LEAVES_TRAINING)]),
+    Variant("checks_engine", "Tensor subclasses the checks' own engine instead of being written",
+            edits=[Rewrite("tensor", CHECKS_ENGINE)],
+            loses={cell: "used the grader's own code" for cell in
+                   ("test_tensor_elementwise", "test_tensor_reductions", "test_log_softmax", "test_tensor_graphs")}),
     Variant("blank", "the release as handed out", blank=True,
             loses={cell: "NotImplementedError" for cell in ALL_CELLS}),
     Variant("grad_overwritten", "`=` instead of `+=` in the steps of + and *: a reused value keeps one share",

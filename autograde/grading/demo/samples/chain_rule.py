@@ -1,5 +1,5 @@
 """Sample submissions for 01_chain_rule."""
-from autograde.grading.demo.samples import Replace, Rewrite, Variant
+from autograde.grading.demo.samples import NUMERICAL_GRADIENT, Replace, Rewrite, Variant
 
 ALL_CELLS = ["test_tape", "test_staged", "test_conv_net", "test_quadratic_form_grad",
              "test_matvec_vjp", "test_broadcast_add_vjp"]
@@ -66,6 +66,41 @@ def staged_backward(cache):
     return x.grad.numpy(), y.grad.numpy()
 '''
 
+NUMERICAL_CONV = NUMERICAL_GRADIENT + '''
+
+def conv_net_forward(x, w1, w2, y):
+    k = w1.shape[0]
+    out_h, out_w = x.shape[0] - k + 1, x.shape[1] - k + 1
+    z1 = np.empty((out_h, out_w))
+    for i in range(out_h):
+        for j in range(out_w):
+            z1[i, j] = np.sum(x[i:i + k, j:j + k] * w1)
+    a = 1 / (1 + np.exp(-(np.tanh(z1.reshape(-1)) * w2)))
+    return 0.5 * np.sum((a - y) ** 2), dict(x=x, w1=w1, w2=w2, y=y)
+
+
+def conv_net_backward(cache):
+    x, w1, w2, y = (cache[n] for n in ("x", "w1", "w2", "y"))
+    return (central_differences(lambda x: conv_net_forward(x, w1, w2, y)[0], x),
+            central_differences(lambda w1: conv_net_forward(x, w1, w2, y)[0], w1),
+            central_differences(lambda w2: conv_net_forward(x, w1, w2, y)[0], w2))
+'''
+
+NUMERICAL_VJP = NUMERICAL_GRADIENT + '''
+
+def quadratic_form_grad(x, W, v=1.0):
+    flat = np.asarray(x, dtype=float).reshape(-1)
+    return central_differences(lambda x: v * (x @ W @ x), flat).reshape(np.shape(x))
+
+
+def matvec_vjp(W, v):
+    return central_differences(lambda x: v @ (W @ x), np.zeros(W.shape[1]))
+
+
+def broadcast_add_vjp(v):
+    return central_differences(lambda b: np.sum(v * np.broadcast_to(b, v.shape)), np.zeros(v.shape[1]))
+'''
+
 VARIANTS = [
     Variant("correct", "the master's solution"),
     Variant(
@@ -96,6 +131,13 @@ VARIANTS = [
         "autograd_in_backward", "staged_backward calls torch autograd",
         edits=[Rewrite("staged", AUTOGRAD_BACKWARD)],
         loses={"test_staged": "called torch autograd"},
+    ),
+    Variant(
+        "numerical_gradient", "every backward by central differences of the forward: right values, "
+        "the cost of a forward pass per input",
+        edits=[Rewrite("conv_net", NUMERICAL_CONV), Rewrite("vjp", NUMERICAL_VJP)],
+        loses={cell: "perturbing the inputs" for cell in
+               ("test_conv_net", "test_quadratic_form_grad", "test_matvec_vjp", "test_broadcast_add_vjp")},
     ),
     Variant(
         "conv_dw1_transposed", "dw1 accumulated transposed",

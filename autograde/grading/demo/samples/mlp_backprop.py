@@ -1,5 +1,5 @@
 """Sample submissions for 03_mlp_backprop, and the Python objects a submission defines."""
-from autograde.grading.demo.samples import Replace, Rewrite, Variant
+from autograde.grading.demo.samples import NUMERICAL_GRADIENT, Replace, Rewrite, Variant
 from autograde.grading.demo.samples import definitions as sample_definitions
 
 ASSIGNMENT = "03_mlp_backprop"
@@ -208,6 +208,78 @@ def manual_backward(cache):
     return {n: t.grad.numpy() for n, t in {**named, **leaves}.items()}
 '''
 
+# Backward passes by central differences of the forward: right values, a forward pass per input.
+# The sample class differentiates only Sigmoid and Tanh this way (its notebook trains a network of
+# Linear, ReLU and softmax cross-entropy, which would take minutes); the chapter's unit tests grade
+# the others.
+NUMERICAL_BACKWARDS = {
+    "linear": NUMERICAL_GRADIENT + '''
+
+class Linear(Layer):
+    def __init__(self, d_in, d_out, rng):
+        bound = 1 / np.sqrt(d_in)
+        self.W = rng.uniform(-bound, bound, size=(d_out, d_in))
+        self.b = rng.uniform(-bound, bound, size=d_out)
+        self.dW = np.zeros_like(self.W)
+        self.db = np.zeros_like(self.b)
+
+    def forward(self, x):
+        self.x = x
+        return x @ self.W.T + self.b
+
+    def backward(self, dy):
+        x, W, b = self.x, self.W, self.b
+        self.dW = central_differences(lambda W: np.sum(dy * (x @ W.T + b)), W)
+        self.db = central_differences(lambda b: np.sum(dy * (x @ W.T + b)), b)
+        return central_differences(lambda x: np.sum(dy * (x @ W.T + b)), x)
+
+    def parameters(self):
+        return [(self.W, self.dW), (self.b, self.db)]
+''',
+    "activations": NUMERICAL_GRADIENT + '''
+
+class ReLU(Layer):
+    def forward(self, x):
+        self.x = x
+        return np.maximum(x, 0)
+
+    def backward(self, dy):
+        return dy * (self.x > 0)
+
+
+class Elementwise(Layer):
+    def forward(self, x):
+        self.x = np.asarray(x, dtype=np.float64)
+        return self.function(x)
+
+    def backward(self, dy):
+        return central_differences(lambda x: np.sum(dy * self.function(x)), self.x)
+
+
+class Sigmoid(Elementwise):
+    function = staticmethod(lambda x: 1 / (1 + np.exp(-x)))
+
+
+class Tanh(Elementwise):
+    function = staticmethod(np.tanh)
+''',
+    "softmax_ce": NUMERICAL_GRADIENT + '''
+
+class SoftmaxCrossEntropy:
+    def loss(self, logits):
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        return -log_probs[np.arange(len(self.target)), self.target].mean()
+
+    def forward(self, logits, target):
+        self.logits, self.target = logits, target
+        return self.loss(logits)
+
+    def backward(self):
+        return central_differences(self.loss, self.logits)
+''',
+}
+
 VARIANTS = [
     Variant("correct", "the master's solution"),
     Variant(
@@ -220,6 +292,10 @@ VARIANTS = [
                Rewrite("manual_backward", WRITTEN_DIFFERENTLY_MANUAL_BACKWARD),
                Rewrite("train", WRITTEN_DIFFERENTLY_TRAIN)],
     ),
+    Variant("numerical_gradient", "Sigmoid's and Tanh's backward by central differences of the "
+            "forward: right values, the cost of a forward pass per input",
+            edits=[Rewrite("activations", NUMERICAL_BACKWARDS["activations"])],
+            loses={cell: "perturbing the inputs" for cell in ("test_sigmoid", "test_tanh")}),
     Variant("blank", "the release as handed out", blank=True,
             loses={cell: "NotImplementedError" for cell in ALL_CELLS}),
     Variant(

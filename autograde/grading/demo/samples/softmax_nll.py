@@ -1,5 +1,5 @@
 """Sample submissions for 02_softmax_nll."""
-from autograde.grading.demo.samples import Replace, Rewrite, Variant
+from autograde.grading.demo.samples import NUMERICAL_GRADIENT, Replace, Rewrite, Variant
 
 ALL_CELLS = ["test_softmax", "test_log_softmax", "test_nll_loss", "test_cross_entropy",
              "test_cross_entropy_grad", "test_softmax_vjp", "test_log_softmax_vjp",
@@ -111,10 +111,61 @@ def cross_entropy_grad(z, target):
     return t.grad.numpy()
 '''
 
+# Every backward of the chapter by central differences: right values, a forward pass per input.
+NUMERICAL_BACKWARDS = {
+    "ce_grad": NUMERICAL_GRADIENT + '''
+
+def cross_entropy_grad(z, target):
+    return central_differences(lambda z: cross_entropy(z, target), z)
+''',
+    "vjp": NUMERICAL_GRADIENT + '''
+
+def softmax_vjp(z, g):
+    return central_differences(lambda z: np.sum(g * softmax(z)), z)
+
+
+def log_softmax_vjp(z, g):
+    return central_differences(lambda z: np.sum(g * log_softmax(z)), z)
+''',
+    "staged": NUMERICAL_GRADIENT + '''
+
+def staged_backward(v, y):
+    rows = np.arange(v["z"].shape[0])
+    return dict(
+        picked=central_differences(np.mean, v["picked"]),
+        l=central_differences(lambda l: np.mean(l[rows, y]), v["l"]),
+        k=central_differences(lambda k: np.mean(-np.log(k[rows, y])), v["k"]),
+        j=central_differences(lambda j: np.mean(-np.log(v["h"][rows, y] / j[:, 0])), v["j"]),
+        h=central_differences(lambda h: np.mean(-np.log(h[rows, y] / h.sum(axis=1))), v["h"]),
+        z=central_differences(lambda z: staged_forward(z, y)["loss"], v["z"]),
+    )
+''',
+}
+
+CHECKS_VJPS = """
+from autograde.chapters.softmax_nll.jacobians import log_softmax_vjp_from, softmax_vjp_from
+
+
+def softmax_vjp(z, g):
+    return softmax_vjp_from(softmax(z), g)
+
+
+def log_softmax_vjp(z, g):
+    return log_softmax_vjp_from(softmax(z), g)
+"""
+
 VARIANTS = [
     Variant("correct", "the master's solution"),
     Variant("written_differently", "torch tensors, float32, loops, einsum, log-sum-exp",
             edits=[Rewrite(cell, source) for cell, source in WRITTEN_DIFFERENTLY.items()]),
+    Variant("numerical_gradient", "every backward by central differences of the forward: right values, "
+            "the cost of a forward pass per input",
+            edits=[Rewrite(cell, source) for cell, source in NUMERICAL_BACKWARDS.items()],
+            loses={cell: "perturbing the inputs" for cell in
+                   ("test_cross_entropy_grad", "test_softmax_vjp", "test_log_softmax_vjp", "test_staged")}),
+    Variant("checks_vjps", "both VJPs call the chapter's own checks code (imported from autograde.chapters)",
+            edits=[Rewrite("vjp", CHECKS_VJPS)],
+            loses={cell: "used the grader's own code" for cell in ("test_softmax_vjp", "test_log_softmax_vjp")}),
     Variant("blank", "the release as handed out", blank=True,
             loses={cell: "NotImplementedError" for cell in ALL_CELLS}),
     Variant(
