@@ -15,6 +15,7 @@ ASSIGNMENTS = {
     "03_mlp_backprop": "mlp_backprop",
     "04_label_smoothing": "label_smoothing",
     "05_autograd_engine": "autograd_engine",
+    "07_attention": "attention",
 }
 
 # What an assignment's kernels import on first use beyond what every kernel does (the grader's
