@@ -22,6 +22,7 @@ LONGEST_FIRST = [
     "tests/end_to_end/test_grading_01_chain_rule.py",       # about 135: serial nbgrader, hostile and fresh classes
     "tests/end_to_end/test_term_in_browser.py",             # 70
     "tests/end_to_end/test_grading_07_attention.py",        # 60 to 140: numerical gradients timed
+    "tests/end_to_end/test_grading_06_normalization.py",    # 55
     "tests/end_to_end/test_grading_at_scale.py",            # 33
     "tests/end_to_end/test_grading_05_autograd_engine.py",  # 35
     "tests/end_to_end/test_grading_04_label_smoothing.py",  # 30

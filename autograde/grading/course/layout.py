@@ -15,6 +15,7 @@ ASSIGNMENTS = {
     "03_mlp_backprop": "mlp_backprop",
     "04_label_smoothing": "label_smoothing",
     "05_autograd_engine": "autograd_engine",
+    "06_normalization": "normalization",
     "07_attention": "attention",
 }
 
@@ -26,6 +27,7 @@ FIRST_USE_IMPORTS = {
     "03_mlp_backprop": DIGITS,
     "04_label_smoothing": DIGITS,
     "05_autograd_engine": DIGITS,
+    "06_normalization": DIGITS,
 }
 
 
