@@ -7,6 +7,7 @@ ReportSuite is mixed into a chapter's test class next to PipelineSuite (it uses 
 """
 import csv
 import re
+import shutil
 from collections import Counter
 
 import pytest
@@ -17,12 +18,13 @@ from autograde.grading.cli import main as cli
 from autograde.grading.course.layout import ROOT, manual_grade_ids
 from autograde.grading.gradebook.database import class_grades
 from autograde.grading.gradebook.records import read_record
+from autograde.grading.reports.feedback import generate
 from autograde.grading.reports.report import write
 from autograde.grading.demo.samples import variants
 from autograde.grading.demo.samples.bad_inputs import BAD_INPUTS
+from offline_browser import blocking_violations, offline_browser, open_offline
 
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
 
 # {assignment: {variant: {grade cell: cause}}}: the mistake each sample was built with. A variant
 # not listed loses no points; "blank" loses every cell, not implemented.
@@ -136,12 +138,17 @@ class ReportSuite:
         losses, _, summary = mistakes
         written = manual_grade_ids(self.assignment)
         assert all(summary.cells[cell].waiting > 0 for cell in written)
-        assert "needs grading" in write(pipeline[0], tmp_path, [self.assignment])[0].read_text()
+        page = write(pipeline[0], tmp_path, [self.assignment])[0].read_text()
+        assert "needs grading" in page
         assert all(cell not in losses["correct"] for cell in written)
+        # a written answer's row draws no failure-rate bar, however few were scored
+        rows = dict(re.findall(r"<tr><td>(\w+)</td>(.*?)</tr>", page, re.S))  # the table of graded cells
+        assert set(written) <= set(rows)
+        for cell in written:
+            assert "class='bar'" not in rows[cell] and "%" not in rows[cell], rows[cell]
+        assert any("class='bar'" in row for cell, row in rows.items() if cell not in written)
 
     def test_the_page_renders_in_chromium_with_every_figure(self, pipeline, tmp_path):
-        from playwright.sync_api import sync_playwright
-
         status = cli(["report", "--course", str(pipeline[0]), "-a", self.assignment, "--out", str(tmp_path)])
         assert status == 0
         page_path = tmp_path / "report.html"
@@ -150,21 +157,33 @@ class ReportSuite:
         assert not leaked, f"student ids on the page: {leaked}"
         ARTIFACTS.mkdir(exist_ok=True)
         shot = ARTIFACTS / f"report_{self.assignment}.png"
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless=new", "--no-sandbox"])
-            try:
-                page = browser.new_page(viewport={"width": 1200, "height": 900})
-                page.route("**/*", lambda route: route.abort() if not route.request.url.startswith("file:")
-                           else route.continue_())  # offline: nothing but the file itself
-                page.goto(page_path.as_uri())
-                images = page.evaluate("[...document.images].map(i => ({ok: i.complete, w: i.naturalWidth}))")
-                body = page.inner_text("body")
-                page.screenshot(path=str(shot), full_page=True)
-            finally:
-                browser.close()
+        with offline_browser() as browser:
+            page = open_offline(browser, page_path)
+            images = page.evaluate("[...document.images].map(i => ({ok: i.complete, w: i.naturalWidth}))")
+            body = page.inner_text("body")
+            page.screenshot(path=str(shot), full_page=True)
         assert len(images) == 2, images  # the score histogram and the cause x cell heat map
         assert all(image["ok"] and image["w"] > 0 for image in images), images
         assert "What the class got wrong" in body and self.assignment in body
         for cell in ("needs grading", "test_staged", "not_implemented"):
             assert cell in body
         assert shot.stat().st_size > 10_000
+
+    def test_the_pages_the_course_makes_pass_axe(self, pipeline, tmp_path):
+        """The report, a graded feedback page with a mistake's message, flags and written answers
+        waiting, and the page of a submission that could not be graded: no critical or serious
+        violation of axe-core's rules."""
+        course = tmp_path / "course"
+        shutil.copytree(pipeline[0], course)
+        students = ["fork_overwritten", "invalid_json"]
+        assert generate(course, [self.assignment], students, workers=1).failed == []
+        assert cli(["report", "--course", str(course), "-a", self.assignment, "--out", str(tmp_path)]) == 0
+        pages = [tmp_path / "report.html", *sorted((course / "feedback").rglob("*.html"))]
+        assert len(pages) == 3, pages
+        found = {}
+        with offline_browser() as browser:
+            for path in pages:
+                page = open_offline(browser, path)
+                assert page.evaluate("document.documentElement.lang") == "en", path
+                found[path.name] = blocking_violations(page)
+        assert not any(found.values()), "\n".join(f"{name}: {line}" for name, lines in found.items() for line in lines)

@@ -10,16 +10,24 @@ from contextlib import chdir
 from pathlib import Path
 from typing import NamedTuple
 
+import nbgrader
 from nbgrader.converters import GenerateFeedback
 from nbgrader.converters.base import NbGraderException
 from nbgrader.coursedir import CourseDirectory
 from tqdm import tqdm
+from traitlets.config import Config
 
 from autograde.grading.course.config import course_config
 from autograde.grading.gradebook.flags import LEGEND
 from autograde.grading.gradebook.database import db_url
 from autograde.grading.scheduling.pools import LocalPool
 from autograde.grading.gradebook.records import read_record, recorded_submissions
+
+
+# The course's page template (templates/feedback) extends nbgrader's, which it finds by this folder's
+# path templates/feedback/index.html.j2: both template folders, and this one as a place to look.
+COURSE_TEMPLATES = Path(__file__).parent / "templates"
+NBGRADER_FORMGRADER = Path(nbgrader.__file__).parent / "server_extensions" / "formgrader"
 
 
 class Pages(NamedTuple):
@@ -77,11 +85,16 @@ def nbgrader_feedback(course, assignment, students, url):
     config.CourseDirectory.student_id = "*"
     config.CourseDirectory.student_id_exclude = ",".join(others)
     config.ShowFlags.course = str(course)  # the flags come from the submission's record
+    config.HTMLExporter.extra_template_basedirs = [str(COURSE_TEMPLATES), str(NBGRADER_FORMGRADER / "templates")]
     logger = logging.getLogger("autograde.grading.reports.feedback")
     logger.setLevel(logging.ERROR)
     with chdir(os.getcwd()):  # nbgrader changes into the course folder: back here afterwards
         try:
-            GenerateFeedback(coursedir=CourseDirectory(config=config, log=logger), config=config, log=logger).start()
+            converter = GenerateFeedback(coursedir=CourseDirectory(config=config, log=logger), config=config, log=logger)
+            # nbgrader's converter sets the exporter's extra_template_paths (its stylesheet's folder) itself
+            paths = [*converter.config.HTMLExporter.extra_template_paths, str(NBGRADER_FORMGRADER)]
+            converter.update_config(Config({"HTMLExporter": {"extra_template_paths": paths}}))
+            converter.start()
         except NbGraderException:
             pass  # the ones without a page are reported by the caller
     return [student for student in students if any((course / "feedback" / student / assignment).glob("*.html"))]
@@ -92,9 +105,9 @@ def not_graded_page(target, assignment, record):
     notes = "".join(f"<li><b>{html.escape(f['code'])}</b> {html.escape(LEGEND[f['code']])}: "
                     f"{html.escape(f['message'])}</li>" for f in record.flags)
     (target / "not_graded.html").write_text(
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(assignment)}: not graded</title>"
-        f"</head><body><h1>{html.escape(assignment)}: your submission could not be graded</h1>"
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(assignment)}: not graded</title>"
+        f"</head><body><main><h1>{html.escape(assignment)}: your submission could not be graded</h1>"
         f"<p>Score: 0. Reason: {html.escape(record.reason)}</p><ul>{notes}</ul>"
         "<p>Please check the file you submitted (open it in Jupyter, <i>Restart &amp; Run All</i>) and "
-        "contact the instructor.</p></body></html>")
+        "contact the instructor.</p></main></body></html>")
     return 1
