@@ -96,8 +96,10 @@ c.GenerateFeedback.preprocessors = [
 ]
 
 # Every page rendered as HTML (feedback, the formgrader) draws its maths without a network: MathML,
-# not MathJax from a CDN. A written answer nobody has scored yet shows "needs grading" as its score.
-c.HTMLExporter.preprocessors = ["autograde.grading.preprocessors.MathAsMathML"]
+# not MathJax from a CDN. The formgrader's grading page shows each written answer's model answer and
+# rubric from the master. A written answer nobody has scored yet shows "needs grading" as its score.
+c.HTMLExporter.preprocessors = ["autograde.grading.preprocessors.RubricForGraders",
+                                "autograde.grading.preprocessors.MathAsMathML"]
 c.HTMLExporter.filters = {
     "float": "autograde.grading.preprocessors.mark_ungraded_answers.score_number",
     "round": "autograde.grading.preprocessors.mark_ungraded_answers.score_round",

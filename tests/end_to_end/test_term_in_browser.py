@@ -13,8 +13,9 @@ folder, and one per student in the student's own folder with the student's own H
      Validate says success; Submit
   3. bob: the same with `dx = ...` where `dx += ...` belongs: the failing cell and Validate show the
      check's message and no grader frame; Submit
-  4. instructor: the formgrader collects; `python -m autograde grade` and `feedback`; the formgrader
-     releases the feedback
+  4. instructor: the formgrader collects; `python -m autograde grade`; in the formgrader's manual
+     grading, alice's written answers (the students' own words) are scored with a comment, the master's model
+     answer and rubric on the page; `feedback` and `export`; the formgrader releases the feedback
   5. alice and bob: Fetch Feedback, view feedback: alice has every autograded cell's points, bob
      sees the message and no hidden test code
 
@@ -23,6 +24,7 @@ user inside a `jovyan` container), or by CourseDirectory.student_id when it is s
 `nbgrader submit --student` does: each student's ~/.jupyter/nbgrader_config.py sets it.
 Screenshots of every step go to test-artifacts/term_in_browser/.
 """
+import csv
 import json
 import os
 import re
@@ -36,10 +38,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from nbgrader.api import Gradebook
 
 from autograde.grading.cli import main as cli
 from autograde.grading.course.layout import ROOT, make_course, manual_grade_ids, notebook_path
-from autograde.grading.gradebook.database import cell_scores
+from autograde.grading.gradebook.database import cell_scores, db_url
 from autograde.grading.demo.samples import correct_submission, variants
 
 pytestmark = pytest.mark.nbgrader
@@ -54,6 +57,8 @@ CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/c
 ARTIFACTS = ROOT / "test-artifacts" / "term_in_browser"
 TOKEN = "backprop-lab-term"
 SLOW = 180_000  # ms: a kernel with torch on a busy 2-core machine
+OWN_WORDS = "In my own words: each path from the input to the output adds its own term."
+COMMENT = "Right idea; name it: the multivariable chain rule."
 GRADER_FRAMES = ("chain_rule.py", "check.py", "guard.py", "site-packages/autograde", "autograde/chapters")
 
 
@@ -284,6 +289,36 @@ def student_reads_feedback(page, lab, shots, name):
     return text
 
 
+def grade_written_answers(page, lab, shots, course, student):
+    """In the formgrader's manual grading, give each of the student's written answers half its
+    points and COMMENT, as a grader types them; return the grading page's text."""
+    def saved():
+        with Gradebook(db_url(course)) as gb:
+            submission = gb.find_submission_notebook(NOTEBOOK, ASSIGNMENT, student)
+            grades = {g.name: (g.manual_score, g.max_score) for g in submission.grades if g.name in written}
+            comments = {c.name: c.manual_comment for c in submission.comments if c.name in written}
+            return submission.id, grades, comments
+
+    written = manual_grade_ids(ASSIGNMENT)
+    submission_id, grades, _ = saved()
+    page.goto(f"{lab.url}/formgrader/submissions/{submission_id}/?index=0")
+    page.wait_for_selector("input.score", timeout=SLOW)
+    text = page.inner_text("body")
+    for cell, (_, maximum) in grades.items():
+        for field, value in ((f"input.score#{cell}", f"{maximum / 2:g}"), (f"textarea#{cell}-comment", COMMENT)):
+            page.locator(field).fill(value)
+            page.locator(field).dispatch_event("change")  # the formgrader saves on change
+    page.locator(f"textarea#{next(iter(grades))}-comment").scroll_into_view_if_needed()
+    shots(page, "formgrader_written_answers_scored")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # the formgrader's API writes the gradebook
+        _, grades, comments = saved()
+        if all(score == maximum / 2 for score, maximum in grades.values()) and set(comments.values()) == {COMMENT}:
+            break
+        time.sleep(0.5)
+    return text
+
+
 def drawn_formulas(page):
     """(formulas on the open feedback page, how many of the first 20 the browser drew with a size)."""
     formulas = page.frame_locator(".jp-HTMLViewer:not(.lm-mod-hidden) iframe").locator("math")
@@ -357,6 +392,9 @@ def term(tmp_path_factory):
             for student, variant in STUDENTS.items():
                 page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
                 notebook = correct_submission(ASSIGNMENT) if variant == "correct" else wrong[variant].build(ASSIGNMENT)
+                for cell in notebook.cells:  # written answers in their own words, not the master's
+                    if cell.metadata.get("nbgrader", {}).get("grade_id") in manual_grade_ids(ASSIGNMENT):
+                        cell.source = OWN_WORDS
                 seen[student] = student_works(page, next(lab for lab in labs if lab.name == student), shots,
                                               student, notebook)
                 page.context.close()
@@ -371,11 +409,14 @@ def term(tmp_path_factory):
             try:
                 seen["grade_status"] = cli(["grade", "-a", ASSIGNMENT, "--no-progress", "-j", "2",
                                             "--cell-timeout", "60", "--notebook-timeout", "240"])
+                seen["grading_page"] = grade_written_answers(teacher, instructor, shots, course, "alice")
                 seen["feedback_status"] = cli(["feedback", "-a", ASSIGNMENT])
+                seen["export_status"] = cli(["export", "-a", ASSIGNMENT, "--out", str(base / "export")])
+                seen["cells_csv"] = list(csv.DictReader(open(base / "export" / "cells.csv")))
             finally:
                 os.chdir(here)
             seen["scores"] = cell_scores(course, ASSIGNMENT)
-            teacher.reload()
+            teacher.goto(f"{instructor.url}/formgrader/manage_assignments")
             teacher.wait_for_selector("#main-table td.release-feedback a", timeout=SLOW)
             seen["release_feedback"] = formgrader_action(teacher, shots, "release-feedback",
                                                          "formgrader_feedback_released")
@@ -467,3 +508,23 @@ def test_grades_and_feedback(term):
         count, drawn = term[student]["formulas"]
         assert count > 10 and drawn >= 10, term[student]["formulas"]  # (those in a closed hint have no size)
         assert "$\\frac" not in term[student]["feedback"] and "\\partial" not in term[student]["feedback"]
+
+
+def test_a_grader_scores_written_answers_with_the_rubric_at_hand_and_the_student_sees_score_and_comment(term):
+    written = manual_grade_ids(ASSIGNMENT)
+    grading = term["grading_page"]
+    assert OWN_WORDS in grading
+    assert grading.count("For the grader: the model answer and the rubric") == len(written), grading[:2000]
+    assert "Rubric (" in grading and "Model answer." in grading
+    rows = {row["cell"]: row for row in term["cells_csv"] if row["student"] == "alice" and row["cell"] in written}
+    assert set(rows) == set(written) and term["export_status"] == 0
+    for cell, row in rows.items():
+        assert row["status"] == "graded" and row["comment"] == COMMENT, row
+        assert float(row["score"]) * 2 == float(row["max_score"]), row
+    alice = term["alice"]["feedback"]
+    assert alice.count(COMMENT) == len(written) and OWN_WORDS in alice
+    assert "needs grading" not in alice.lower()
+    for student in STUDENTS:  # the rubric is the graders' alone
+        page = term[student]["feedback"]
+        assert "For the grader" not in page and "Rubric (" not in page and "Model answer." not in page
+    assert "Needs grading" in term["bob"]["feedback"]  # nobody scored his yet

@@ -22,12 +22,13 @@ def rows(path, **where):
     return [r for r in csv.DictReader(open(path)) if all(r[k] == v for k, v in where.items())]
 
 
-def score_by_hand(course, assignment, student, grade_id, score):
-    """What the formgrader's grade API does when a grader types a score."""
+def score_by_hand(course, assignment, student, grade_id, score, comment):
+    """What the formgrader's grade and comment APIs do when a grader types a score and a comment."""
     with Gradebook(db_url(course)) as gb:
         grade = gb.find_grade(grade_id, ASSIGNMENTS[assignment], assignment, student)
         grade.manual_score = score
         grade.needs_manual_grade = False
+        gb.find_comment(grade_id, ASSIGNMENTS[assignment], assignment, student).manual_comment = comment
         gb.db.commit()
 
 
@@ -46,7 +47,7 @@ class WrittenAnswersSuite:
         assert rows(grades_csv, student=student)[0]["needs_grading"].split() == written
         for cell in written:
             [row] = rows(cells_csv, student=student, cell=cell)
-            assert row["status"] == "needs grading" and row["score"] == ""
+            assert row["status"] == "needs grading" and row["score"] == "" and row["comment"] == ""
         assert re.search(rf"\n{student}\s+[\d.]+{re.escape(WAITING)}/", table(course))
         generate(course, [self.assignment], [student])
         page = html.unescape(next((course / "feedback" / student / self.assignment).glob("*.html")).read_text())
@@ -60,7 +61,7 @@ class WrittenAnswersSuite:
             for cell in written:
                 points[cell] = gb.find_grade(cell, ASSIGNMENTS[self.assignment], self.assignment, student).max_score
         for cell in written:
-            score_by_hand(course, self.assignment, student, cell, points[cell] / 2)
+            score_by_hand(course, self.assignment, student, cell, points[cell] / 2, f"Half of {cell}: say why.")
 
         grades_csv, cells_csv, _ = export(course, tmp_path / "after")
         [total] = rows(grades_csv, student=student)
@@ -69,4 +70,10 @@ class WrittenAnswersSuite:
         for cell in written:
             [row] = rows(cells_csv, student=student, cell=cell)
             assert row["status"] == "graded" and float(row["score"]) == points[cell] / 2
+            assert row["comment"] == f"Half of {cell}: say why."
         assert not re.search(rf"\n{student}\s+[\d.]+{re.escape(WAITING)}/", table(course))
+        generate(course, [self.assignment], [student])
+        page = html.unescape(next((course / "feedback" / student / self.assignment).glob("*.html")).read_text())
+        assert "needs grading" not in page.lower()
+        for cell in written:
+            assert f"Half of {cell}: say why." in page

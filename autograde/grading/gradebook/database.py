@@ -165,6 +165,7 @@ class CellGrade:
     score: float
     max_score: float
     needs_grading: bool  # a written answer no person has scored yet
+    comment: str = ""  # a grader's comment on the answer (nbgrader's own "No response." for a blank one)
 
 
 @dataclass
@@ -191,9 +192,14 @@ def class_grades(course, assignments=None):
             for submission in gb.assignment_submissions(assignment.name):
                 # nbgrader also marks a hand-scored answer for review when it is graded again: that
                 # one has its score, so it is not waiting
-                cells = [CellGrade(notebook.name, grade.name, grade.score, grade.max_score,
-                                   grade.needs_manual_grade and grade.manual_score is None)
-                         for notebook in submission.notebooks for grade in notebook.grades]
+                cells = []
+                for notebook in submission.notebooks:
+                    # a written answer's comment has its cell's name (the answer is its own grade cell)
+                    comments = {comment.name: comment.comment or "" for comment in notebook.comments}
+                    cells += [CellGrade(notebook.name, grade.name, grade.score, grade.max_score,
+                                        grade.needs_manual_grade and grade.manual_score is None,
+                                        comments.get(grade.name, ""))
+                              for grade in notebook.grades]
                 found.append(SubmissionGrades(assignment.name, submission.student.id, submission.score,
                                               submission.max_score, cells))
     return found

@@ -1,5 +1,6 @@
 """Grades as CSV: one row per student and assignment, and one per graded cell (which exercise
-did the class get wrong?). Written answers that no person has scored yet say "needs grading"."""
+did the class get wrong?). Written answers that no person has scored yet say "needs grading"; a
+grader's comment on an answer is in the cell's row."""
 import csv
 from collections import defaultdict
 from pathlib import Path
@@ -9,7 +10,7 @@ from autograde.grading.gradebook.database import class_grades
 from autograde.grading.gradebook.records import read_record
 
 SUBMISSION_COLUMNS = ["student", "assignment", "score", "max_score", "graded", "needs_grading", "flags", "reason"]
-CELL_COLUMNS = ["student", "assignment", "notebook", "cell", "status", "score", "max_score", "flags"]
+CELL_COLUMNS = ["student", "assignment", "notebook", "cell", "status", "score", "max_score", "flags", "comment"]
 WAITING = "needs grading"
 
 
@@ -31,7 +32,7 @@ def export(course, out_dir, assignments=None):
                 "student": grades.student, "assignment": grades.assignment, "notebook": cell.notebook,
                 "cell": cell.name, "status": WAITING if cell.needs_grading else "graded",
                 "score": "" if cell.needs_grading else cell.score, "max_score": cell.max_score,
-                "flags": letters([f for f in flags if f.get("cell") == cell.name]),
+                "flags": letters([f for f in flags if f.get("cell") == cell.name]), "comment": cell.comment,
             })
     grades_csv, cells_csv = out_dir / "grades.csv", out_dir / "cells.csv"
     write(grades_csv, SUBMISSION_COLUMNS, sorted(submissions, key=lambda r: (r["student"], r["assignment"])))
