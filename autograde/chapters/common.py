@@ -60,10 +60,11 @@ def reference_pieces(references, *functions, namespace=None, keep=()):
 
 
 def _with_methods(objects):
-    """The functions among `objects`, and the methods of the classes among them."""
+    """The functions among `objects`, and the methods of the classes among them (static and class
+    methods as the functions they wrap: those have the globals)."""
     for obj in objects:
         if isinstance(obj, type):
-            yield from (value for value in vars(obj).values() if callable(value))
+            yield from (getattr(value, "__func__", value) for value in vars(obj).values() if callable(value))
         else:
             yield obj
 

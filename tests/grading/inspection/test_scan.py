@@ -48,6 +48,14 @@ def test_own_backward_methods_are_not_autograd():
     assert scan.scan_source(source, own_functions={"backward"}) == []
 
 
+def test_a_function_with_its_own_backward_is_not_autograd_but_autograd_inside_it_is():
+    own = ("class BN(torch.autograd.Function):\n    @staticmethod\n    def backward(ctx, dy):\n"
+           "        return torch.from_numpy(batchnorm_backward(dy.numpy(), ctx.cache))")
+    assert codes(own) == set()
+    assert codes(own.replace("torch.from_numpy(batchnorm_backward(dy.numpy(), ctx.cache))",
+                             "torch.autograd.grad(ctx.y, ctx.x, dy)")) == {"A"}
+
+
 def test_scan_finds_grading_files_and_ignores_honest_code():
     assert codes('open("../../gradebook.db", "wb")') == {"W"}
     honest = "def f(x):\n    y = np.tanh(x) @ x.T\n    return torch.as_tensor(y).sum(axis=0)\n%timeit f(1)"

@@ -4,10 +4,10 @@ from autograde.grading.demo.samples import definitions as sample_definitions
 
 ASSIGNMENT = "06_normalization"
 ALL_CELLS = ["test_batchnorm_forward", "test_every_intermediate", "test_batchnorm_backward", "test_layernorm_forward",
-             "test_layernorm_backward", "test_rmsnorm_forward", "test_rmsnorm_backward"]
+             "test_layernorm_backward", "test_rmsnorm_forward", "test_rmsnorm_backward", "test_batchnorm_in_torch"]
 
 DEFINITION_CELLS = ["setup", "batchnorm_forward", "batchnorm_forward_steps", "batchnorm_backward_steps",
-                    "batchnorm_backward", "layernorm", "rmsnorm"]
+                    "batchnorm_backward", "layernorm", "rmsnorm", "batchnorm_function"]
 
 
 def definitions(variant="correct", edits=()):
@@ -140,4 +140,10 @@ VARIANTS = [
     Variant("numerical_backward", "batchnorm_backward by central differences of the forward",
             edits=[Rewrite("batchnorm_backward", NUMERICAL_BACKWARD)],
             loses={"test_batchnorm_backward": "perturbing the inputs"}),
+    Variant("function_grads_swapped", "BatchNormFunction.backward returns (dx, dbeta, dgamma)",
+            edits=[Replace("batchnorm_function", "for grad in (dx, dgamma, dbeta)", "for grad in (dx, dbeta, dgamma)")],
+            loses={"test_batchnorm_in_torch": "each other's place"}),
+    Variant("function_returns_numpy", "BatchNormFunction.forward returns the numpy array",
+            edits=[Replace("batchnorm_function", "return torch.from_numpy(np.asarray(y))", "return y")],
+            loses={"test_batchnorm_in_torch": "returns a torch tensor"}),
 ]
