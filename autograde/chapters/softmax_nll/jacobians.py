@@ -17,8 +17,13 @@ from .references import softmax_jacobian_reference, vjp_reference
 # --- 4. vector-Jacobian products ------------------------------------------------------------------
 
 def softmax_vjp_from(p, g):
-    """J^T g for softmax, from its probabilities p: p * (g - sum(g * p)) per example."""
-    return p * (g - np.sum(g * p, axis=-1, keepdims=True))
+    """J^T g for softmax over the last axis, from its output p, as torch's autograd computes it (its
+    backward kernel takes the output, so a wrong p gives what a wrong softmax inside a VJP leads to)."""
+    return torch.ops.aten._softmax_backward_data(_tensor(g), _tensor(p), -1, torch.float64).numpy()
+
+
+def _tensor(array):
+    return torch.as_tensor(np.asarray(array, dtype=np.float64))
 
 
 def softmax_vjp_mistakes(p, g):
@@ -33,8 +38,11 @@ def softmax_vjp_mistakes(p, g):
 
 
 def log_softmax_vjp_from(p, g):
-    """J^T g for log-softmax, from the probabilities p: g - p * sum(g) per example."""
-    return g - p * g.sum(axis=-1, keepdims=True)
+    """J^T g for log-softmax over the last axis, from the probabilities p, as torch's autograd
+    computes it from its output log p."""
+    with np.errstate(divide="ignore", invalid="ignore"):  # p = 0 is log p = -inf, which the kernel takes
+        log_p = np.log(np.asarray(p, dtype=np.float64))
+    return torch.ops.aten._log_softmax_backward_data(_tensor(g), _tensor(log_p), -1, torch.float64).numpy()
 
 
 def log_softmax_vjp_mistakes(p, g):
