@@ -96,3 +96,13 @@ def test_a_hook_that_prints_each_cell_shows_no_hidden_test_from_the_checker(grad
     assert HIDDEN_CALL in outputs_text(graded["kernel"][0], "leaky")  # the leak, shown
     text = outputs_text(graded["trusted"][0], "leaky")
     assert "CELL:" in text and HIDDEN_CALL not in text and "grader.check_" not in text
+
+
+def test_the_hooks_are_flagged_for_the_instructor_both_ways(graded):
+    from autograde.grading.gradebook.records import read_record
+
+    for mode, (course, _) in graded.items():
+        for student in ("forged", "leaky"):
+            flags = read_record(course, ASSIGNMENT, student).flags
+            assert any(f["code"] == "P" and "hooks into IPython" in f["message"] for f in flags), (mode, student, flags)
+        assert not any(f["code"] == "P" for f in read_record(course, ASSIGNMENT, "correct").flags)

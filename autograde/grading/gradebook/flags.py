@@ -10,7 +10,8 @@ LEGEND = {
     "S": "submission over the size limits: files beyond them were left out",
     "T": "graded or locked cells deleted, duplicated, retyped or edited (restored from the release)",
     "A": "hand-written code calls autograd (found by reading the code, not by running it)",
-    "P": "code patches the checking library, numpy or torch, or rebinds a name the setup cell made",
+    "P": "code patches the checking library, numpy or torch, hooks into IPython, runs code it builds (exec), "
+         "or rebinds a name the setup cell made",
     "C": "an answer uses the checks' own code: a reference, a stand-in or a helper (found by reading the code)",
     "W": "code reaches for grading files (gradebook, other submissions), or course files changed",
     "L": "time limit: a cell timed out, or the notebook ran out of its time budget",

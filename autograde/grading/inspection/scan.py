@@ -12,6 +12,11 @@ AUTOGRAD_MODULES = ("torch.autograd", "torch.func", "functorch", "autograd", "ja
 GRADING_WORDS = ("gradebook", "submitted/", "autograded/", "/proc/", "nbgrader")
 CHECKS_MODULES = ("autograde.chapters", "autograde.reference", "autograde.guard", "autograde.off_limits")
 CHECKS_ALIASES = ("grader",)  # the name the setup cell gives the chapter's checks
+# IPython's own machinery: a hook there runs around every later cell, the tests' included, and can
+# erase a failed test's error or print the hidden tests (an answer has no use for it)
+IPYTHON_HOOKS = ("input_transformers_cleanup", "input_transformers_post", "ast_transformers", "showtraceback",
+                 "_showtraceback", "excepthook", "displayhook", "custom_exceptions")
+RUNS_BUILT_CODE = ("exec", "eval", "compile", "__import__", "importlib.import_module")
 
 
 def scan_source(source, protected_names=(), own_functions=(), solution=False):
@@ -145,6 +150,14 @@ class Scanner(ast.NodeVisitor):
                 self.add("P", node, f"{name}() on {target}: patches {self.module_of(target)}")
         if name in ("importlib.reload", "reload"):
             self.add("P", node, "reloads a module")
+        if isinstance(node.func, ast.Attribute) and (
+                node.func.attr == "set_custom_exc" or (node.func.attr == "register" and isinstance(node.func.value, ast.Attribute)
+                                                       and node.func.value.attr == "events")):
+            self.add("P", node, f"{node.func.attr}(): hooks into IPython, around every later cell, the tests' too")
+        if name in RUNS_BUILT_CODE:
+            self.add("P", node, f"{name}(): runs code built while the notebook runs, which no reader can check")
+        if name == "vars" and node.args and (self.module_of(dotted(node.args[0])) or dotted(node.args[0]) in self.checks):
+            self.add("P", node, f"vars({dotted(node.args[0])}): reaches into a module's names")
         if name.startswith(("mock.patch", "unittest.mock", "patch")):
             self.add("P", node, f"{name}(): patches code under test")
         for keyword in node.keywords:
@@ -155,6 +168,8 @@ class Scanner(ast.NodeVisitor):
 
     def visit_Attribute(self, node):
         name = dotted(node)
+        if node.attr in IPYTHON_HOOKS:
+            self.add("P", node, f"uses {node.attr}: hooks into IPython, around every later cell, the tests' too")
         if self.solution and name and name.split(".")[0] in self.checks:
             self.add("C", node, f"uses {name}: the checks' own code")
             return

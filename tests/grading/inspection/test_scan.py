@@ -37,6 +37,12 @@ def test_scan_finds_autograd(source):
     "grader = None",
     "def check_gradient(*args, **kwargs):\n    pass",
     "import sys\nsys.modules['autograde'] = None",
+    "get_ipython().events.register('post_run_cell', erase_errors)",
+    "shell = get_ipython()\nshell.set_custom_exc((Exception,), quiet)",
+    "get_ipython().input_transformers_cleanup.append(wrap_in_try)",
+    "import base64\nexec(base64.b64decode(hidden))",
+    "vars(grader).update(check_tape=lambda *a, **k: None)",
+    "import importlib\nsetattr(importlib.import_module('autograde.' + 'chapters'), 'check', print)",
 ])
 def test_scan_finds_patches(source):
     assert "P" in codes(source)
