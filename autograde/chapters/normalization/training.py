@@ -135,6 +135,10 @@ def own_pieces_work(namespace):
 
 # --- the checks -----------------------------------------------------------------------------------
 
+SWAPPED = ("dgamma and dbeta were returned in each other's place: backward returns one gradient per input of "
+           "forward, in the same order.")
+
+
 def check_batchnorm_function(Function, seed, N, D, dtype=np.float64):
     """Function.apply(x, gamma, beta) against torch's batch norm: y, then dx, dgamma and dbeta as
     autograd gets them through the Function's backward."""
@@ -150,10 +154,7 @@ def check_batchnorm_function(Function, seed, N, D, dtype=np.float64):
     check_value(f"BatchNormFunction.apply(x, gamma, beta) on shape {(N, D)}", y.detach().numpy(), expected,
                 **tolerance_for(dtype, y.detach().numpy()))
     y.backward(torch.as_tensor(dy.astype(dtype)))
-    swapped = {"gamma": {"dgamma and dbeta were returned in each other's place: backward returns one gradient "
-                         "per input of forward, in the same order.": grads["beta"]},
-               "beta": {"dgamma and dbeta were returned in each other's place: backward returns one gradient "
-                        "per input of forward, in the same order.": grads["gamma"]}}
+    swapped = {"gamma": {SWAPPED: grads["beta"]}, "beta": {SWAPPED: grads["gamma"]}}
     for name, leaf in leaves.items():
         if leaf.grad is None:
             raise GradientMismatch(f"no gradient reached {name}: BatchNormFunction.backward returns one gradient "
@@ -170,8 +171,8 @@ def check_batchnorm_in_training(Function, seed=0, namespace=None, min_accuracy=M
     namespace = namespace if namespace is not None else Function.forward.__globals__
     own = own_pieces_work(namespace)
     if not own:
-        print("Your batchnorm_forward or batchnorm_backward is wrong (exercises 1 and 3 count that), so this test "
-              "runs your BatchNormFunction around the grader's batch norm.")
+        print("Your batchnorm_forward or batchnorm_backward does not pass its own tests (exercises 1 and 3 count "
+              "that), so this test runs your BatchNormFunction around the grader's batch norm.")
     with reference_pieces({} if own else REFERENCES, Function, namespace=namespace):
         check_batchnorm_function(Function, seed, N=16, D=5)
         check_batchnorm_function(Function, seed + 1, N=8, D=3, dtype=np.float32)
