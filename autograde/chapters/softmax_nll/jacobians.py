@@ -26,15 +26,37 @@ def _tensor(array):
     return torch.as_tensor(np.asarray(array, dtype=np.float64))
 
 
-def softmax_vjp_mistakes(p, g):
-    return {
-        "p * g uses only the diagonal part of the Jacobian: each p_i also depends on every other z_j, "
-        "through the sum in softmax's denominator, and that coupling term is missing.": p * g,
-        "the inner sum is unweighted: in the coupling term each g_j is weighted by how strongly the "
-        "denominator carries z_j, which is not 1 for every class.": p * (g - g.sum(axis=-1, keepdims=True)),
-        "sum(g * p) was taken over the whole array; take it per example, over the last axis "
-        "(axis=-1, keepdims=True).": p * (g - np.sum(g * p)),
-    }
+# Each classic slip of a VJP is the exact VJP, by autograd, of a forward computation that makes the
+# matching change (a denominator held constant, a sum over the wrong set), as chapters 6 and 7 name
+# theirs: no wrong formula, one edit away from the right one, is written out here.
+
+def _lse(z):
+    return torch.logsumexp(z, dim=-1, keepdim=True)
+
+
+def _softmax_held(z):
+    """Softmax's value with its denominator held constant: only the diagonal of the Jacobian."""
+    return torch.exp(z - _lse(z).detach())
+
+
+SOFTMAX_SLIPS = {
+    "p * g uses only the diagonal part of the Jacobian: each p_i also depends on every other z_j, "
+    "through the sum in softmax's denominator, and that coupling term is missing.": _softmax_held,
+    "the inner sum is unweighted: in the coupling term each g_j is weighted by how strongly the "
+    "denominator carries z_j, which is not 1 for every class.": lambda z: _softmax_held(z) - _lse(z),
+    "sum(g * p) was taken over the whole array; take it per example, over the last axis "
+    "(axis=-1, keepdims=True).":
+        lambda z: _softmax_held(z) - _softmax_held(z).detach() * (_softmax_held(z).detach() * z).sum(),
+}
+
+
+def slips_of(slips, z, g):
+    """{description: the VJP of each slipped forward at z with upstream g}, by autograd."""
+    return {description: vjp_reference(lambda t, dim: forward(t), z, g) for description, forward in slips.items()}
+
+
+def softmax_vjp_mistakes(z, g):
+    return slips_of(SOFTMAX_SLIPS, z, g)
 
 
 def log_softmax_vjp_from(p, g):
@@ -45,30 +67,36 @@ def log_softmax_vjp_from(p, g):
     return torch.ops.aten._log_softmax_backward_data(_tensor(g), _tensor(log_p), -1, torch.float64).numpy()
 
 
-def log_softmax_vjp_mistakes(p, g):
-    return {
-        "the sum over the classes is missing: every output log p_i depends on every z_j through the "
-        "log of the normaliser, so the gradient of z_j collects the upstream gradients of all K "
-        "outputs (over the last axis).": g - p * g,
-        "the summed upstream gradient is not weighted: how much the log of the normaliser moves with "
-        "z_j is not 1 (differentiate log sum_k exp(z_k) by z_j).":
-            g - g.sum(axis=-1, keepdims=True),
-        "this is the Jacobian times g, the Jacobian used where its transpose belongs: a VJP multiplies "
-        "g by the Jacobian from the other side (a sum over the outputs i). The Jacobian of log-softmax "
-        "is not symmetric (softmax's is), so the two differ whenever an example's logits are not all "
-        "equal.": Mistake(g - np.sum(p * g, axis=-1, keepdims=True), "transposed"),
-        "sum(g) was taken over the whole array; take it per example, over the last axis "
-        "(axis=-1, keepdims=True).": g - p * g.sum(),
-    }
+LOG_SOFTMAX_SLIPS = {
+    "the sum over the classes is missing: every output log p_i depends on every z_j through the "
+    "log of the normaliser, so the gradient of z_j collects the upstream gradients of all K "
+    "outputs (over the last axis).": lambda z: z - _softmax_held(z),
+    "the summed upstream gradient is not weighted: how much the log of the normaliser moves with "
+    "z_j is not 1 (differentiate log sum_k exp(z_k) by z_j).": lambda z: z - z.sum(dim=-1, keepdim=True),
+    "sum(g) was taken over the whole array; take it per example, over the last axis "
+    "(axis=-1, keepdims=True).": lambda z: z - _lse(z).sum(),
+}
+TRANSPOSED = ("this is the Jacobian times g, the Jacobian used where its transpose belongs: a VJP multiplies "
+              "g by the Jacobian from the other side (a sum over the outputs i). The Jacobian of log-softmax "
+              "is not symmetric (softmax's is), so the two differ whenever an example's logits are not all "
+              "equal.")
+
+
+def log_softmax_vjp_mistakes(z, g):
+    mistakes = slips_of(LOG_SOFTMAX_SLIPS, z, g)
+    # the Jacobian's other side: the VJP of a forward whose normaliser moves with each z_j by p_i
+    transposed = vjp_reference(lambda t, dim: t - torch.softmax(t, dim=-1).detach() * t.sum(dim=-1, keepdim=True), z, g)
+    mistakes[TRANSPOSED] = Mistake(transposed, "transposed")
+    return mistakes
 
 
 def check_vjp(name, vjp, seed, shape, extreme, function, vjp_from, mistakes_of):
-    """The student's `vjp` of torch's `function` against autograd. vjp_from(p, g): the right
-    formula from the probabilities, which also gives what a wrong softmax inside it leads to;
-    mistakes_of(p, g): the formula's own typical slips."""
+    """The student's `vjp` of torch's `function` against autograd. vjp_from(p, g): the VJP from the
+    probabilities, which also gives what a wrong softmax inside it leads to; mistakes_of(z, g): the
+    typical slips, as VJPs of slipped forwards."""
     z, g = vjp_inputs(seed, shape, extreme)
     expected = vjp_reference(function, z, g)
-    mistakes = mistakes_of(softmax_over(z, -1), g)
+    mistakes = mistakes_of(z, g)
     mistakes.update(wrong_axis("softmax", z, lambda q: vjp_from(q, g)))
     unstable = [(cause, vjp_from(q, g)) for cause, q in unstable_softmaxes(z)]
     with for_inputs(z=z, g=g):
