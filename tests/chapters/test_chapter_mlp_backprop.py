@@ -18,7 +18,7 @@ from autograde.chapters.mlp_backprop import references
 from autograde.grading.demo.samples import Replace, Rewrite
 from autograde.grading.demo.samples.mlp_backprop import ASSIGNMENT, NUMERICAL_BACKWARDS, VARIANTS, definitions
 
-from sample_cells import grade_problems, master_test_cells, run_cell
+from sample_cells import full_marks_problems, grade_problems, master_test_cells, run_cell
 
 
 @pytest.fixture(scope="module")
@@ -127,13 +127,7 @@ ALTERNATIVES = {  # name: edits of the right answer that keep it right
 
 @pytest.mark.parametrize("alternative", ALTERNATIVES, ids=list(ALTERNATIVES))
 def test_right_answer_written_another_way_gets_full_marks(alternative, test_cells):
-    namespace = definitions("correct", ALTERNATIVES[alternative])
-    problems = []
-    for cell, (source, points) in test_cells.items():
-        with np.errstate(all="ignore"):
-            score, text = run_cell(source, dict(namespace), points)
-        if score != points:
-            problems.append(f"{cell} got {score}/{points}:\n{text}")
+    problems = full_marks_problems(definitions("correct", ALTERNATIVES[alternative]), test_cells)
     assert not problems, "\n\n".join(problems)
 
 
