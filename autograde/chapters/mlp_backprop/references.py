@@ -13,19 +13,15 @@ import torch
 
 from ...check import is_close
 from ...guard import autograd_allowed
+from ...reference import torch_grads
 
 
 def vjp(forward, inputs, upstream):
-    """{name: gradient} of forward(**inputs) with upstream gradient `upstream` (None for a number),
-    by torch autograd in float64: on even while the student's training loop, which calls these
-    layers, runs with it blocked. A training loop calls this thousands of times: one graph, no more."""
-    leaves = {name: torch.tensor(np.asarray(value, dtype=np.float64), requires_grad=True)
-              for name, value in inputs.items()}
+    """{name: gradient} of forward(**inputs) with upstream gradient `upstream` (None for a number), by
+    torch autograd: on even while the student's training loop, which calls these layers, runs with it
+    blocked."""
     with autograd_allowed():
-        out = forward(**leaves)
-        grads = torch.autograd.grad(out, list(leaves.values()),
-                                    None if upstream is None else torch.tensor(np.asarray(upstream, dtype=np.float64)))
-    return {name: grad.numpy() for name, grad in zip(leaves, grads)}
+        return torch_grads(forward, inputs, upstream=upstream)
 
 
 def _numpy(value):
